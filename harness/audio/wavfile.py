@@ -40,20 +40,32 @@ def _truncated(info: soundfile._SoundFileInfo) -> bool:
     return declared > actual and declared not in _STREAMING_SIZES
 
 
-def read_wav(path: str | Path, rate_hz: int | None = None) -> tuple[np.ndarray, int]:
-    """Read `path` as mono int16; resample to `rate_hz` when given. Returns (samples, rate_hz)."""
+def audio_info(path: str | Path) -> soundfile._SoundFileInfo:
+    """The header facts of an audio file (rate, frames, channels, subtype), after checking that
+    it exists, is audio and is not truncated; AudioFileError otherwise."""
     file = Path(path)
     if not file.is_file():
         what = "is a directory" if file.is_dir() else "does not exist"
         raise AudioFileError(f"{file}: {what}; give the path of a WAV or FLAC file")
     try:
         info = soundfile.info(str(file))
-        data, native_hz = soundfile.read(str(file), dtype="float64", always_2d=True)
     except (soundfile.SoundFileError, RuntimeError) as exc:
         reason = str(exc).split(":", 1)[-1].strip() or "unreadable"
         raise AudioFileError(f"{file}: not a readable audio file ({reason}); give a WAV or FLAC file") from None
     if _truncated(info):
         raise AudioFileError(f"{file}: truncated (the header promises more audio than the file holds); re-export or re-copy it")
+    return info
+
+
+def read_wav(path: str | Path, rate_hz: int | None = None) -> tuple[np.ndarray, int]:
+    """Read `path` as mono int16; resample to `rate_hz` when given. Returns (samples, rate_hz)."""
+    file = Path(path)
+    info = audio_info(file)
+    try:
+        data, native_hz = soundfile.read(str(file), dtype="float64", always_2d=True)
+    except (soundfile.SoundFileError, RuntimeError) as exc:
+        reason = str(exc).split(":", 1)[-1].strip() or "unreadable"
+        raise AudioFileError(f"{file}: not a readable audio file ({reason}); give a WAV or FLAC file") from None
     if data.shape[0] == 0:
         raise AudioFileError(f"{file}: holds no audio samples; give a non-empty recording")
     if info.subtype not in _PLAIN_SUBTYPES:

@@ -14,7 +14,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import soundfile
 
 from harness.audio import read_wav
 from harness.corpus.manifest import MANIFEST_KEYS, MANIFEST_NAME, UTTERANCE_KEYS, CorpusError, Manifest, UtteranceEntry, write_manifest
@@ -96,7 +95,7 @@ def annotate_entry(directory: Path, raw: dict[str, Any], kind: str, method: str)
     entry = UtteranceEntry(
         id=str(raw.get("id") or Path(file).stem),
         file=file,
-        rate_hz=int(soundfile.info(str(path)).samplerate),
+        rate_hz=rate_hz,
         duration_ms=samples.size * 1000.0 / rate_hz,
         transcript=str(raw.get("transcript") or ""),
         segments_ms=segments,

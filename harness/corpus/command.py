@@ -71,9 +71,25 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+class _StderrNotices(logging.Handler):
+    """Prints conversion notices (resampled, mixed to mono) as `harness corpus: notice: ...`
+    on whatever sys.stderr is at the time, so it is installed once per process."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"harness corpus: notice: {record.getMessage()}", file=sys.stderr)
+
+
+def _show_notices() -> None:
+    logger = logging.getLogger("harness")
+    if not any(isinstance(h, _StderrNotices) for h in logger.handlers):
+        logger.addHandler(_StderrNotices(logging.INFO))
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run one corpus action; CorpusError/AudioFileError propagate as one-line user errors."""
-    logging.basicConfig(level=logging.INFO, format="harness corpus: notice: %(message)s", stream=sys.stderr)
+    _show_notices()
     if args.corpus_action == "annotate":
         from harness.corpus.annotate import annotate_dir
 

@@ -73,7 +73,7 @@ class Utterance(SpeechBounds):
         with self._lock:
             cached = self._wire.get(key)
         if cached is None:
-            cached = to_wire(self.samples, self.rate_hz, fmt)
+            cached = to_wire(self.pcm(fmt.rate_hz), fmt.rate_hz, fmt)
             with self._lock:
                 cached = self._wire.setdefault(key, cached)
         return cached

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import soundfile
+from harness.audio import AudioFileError, audio_info
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA = 1
@@ -179,9 +179,9 @@ def check_audio_file(directory: Path, entry: UtteranceEntry, manifest_path: Path
     if not path.is_file():
         raise CorpusError(f"{path}: listed in {manifest_path} but missing; restore the file or remove utterance {entry.id!r}")
     try:
-        info = soundfile.info(str(path))
-    except (soundfile.SoundFileError, RuntimeError):
-        raise CorpusError(f"{path}: not a readable audio file; replace it or remove utterance {entry.id!r}") from None
+        info = audio_info(path)
+    except AudioFileError as exc:
+        raise CorpusError(f"{exc} (utterance {entry.id!r})") from None
     if info.samplerate != entry.rate_hz:
         raise CorpusError(
             f"{path}: sample rate {info.samplerate} Hz but the manifest says {entry.rate_hz} Hz; "
