@@ -5,7 +5,8 @@ has) are all ratios L/M of small integers. The filter is designed at the upsampl
 with its passband ending at 85 % of the lower Nyquist frequency and its stopband (>= 80 dB down)
 starting at that Nyquist frequency, so nothing folds back into the band that survives: a 5 kHz
 tone going to 8 kHz is removed, a 3.4 kHz telephone band is kept. Each output sample needs only
-the taps of one phase (about 2*half_width of them), computed in blocks to bound memory.
+the taps of one phase (about 2*half_width of them); outputs sharing a phase are computed together,
+one strided multiply-add per tap.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import numpy as np
 
 STOPBAND_DB = 80.0
 PASSBAND_FRACTION = 0.85  # passband edge as a fraction of the lower Nyquist frequency
-_BLOCK_OUTPUTS = 4096
 
 
 @lru_cache(maxsize=32)
@@ -43,17 +43,20 @@ def _resample_float(x: np.ndarray, up: int, down: int) -> np.ndarray:
     phases, per_phase = _phase_filters(up, down)
     half = (per_phase - 1) // 2
     n_out = -(-x.size * up // down)
-    # Pad so that every input index an output can touch (j_max - t, t < per_phase) exists.
-    padded = np.concatenate([np.zeros(per_phase), x.astype(np.float64), np.zeros(per_phase)])
-    taps_back = np.arange(per_phase)
+    # Zeros around the input stand for the silence before and after it.
+    padded = np.concatenate([np.zeros(per_phase), x.astype(np.float64), np.zeros(per_phase + 2 * down)])
     out = np.empty(n_out, dtype=np.float64)
-    for start in range(0, n_out, _BLOCK_OUTPUTS):
-        n = np.arange(start, min(start + _BLOCK_OUTPUTS, n_out), dtype=np.int64)
-        position = n * down + half * up  # the filter's centre sits at upsampled index n*down
-        newest = position // up
-        phase = position % up
-        window = padded[(newest + per_phase)[:, None] - taps_back[None, :]]
-        out[start : start + n.size] = np.einsum("ij,ij->i", window, phases[phase])
+    for first in range(min(up, n_out)):
+        # Outputs first, first+up, first+2*up... use the same phase and advance `down` input
+        # samples each, so each tap is one strided multiply-add over all of them.
+        position = first * down + half * up  # the filter's centre sits at upsampled index n*down
+        phase, newest = position % up, position // up + per_phase
+        count = -(-(n_out - first) // up)
+        acc = np.zeros(count)
+        for tap in range(per_phase):
+            start = newest - tap
+            acc += phases[phase, tap] * padded[start : start + down * (count - 1) + 1 : down]
+        out[first::up] = acc
     return out
 
 

@@ -60,3 +60,9 @@ def make_corpus(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture(params=[f.value for f in AudioFormat])
 def audio_format(request: pytest.FixtureRequest) -> AudioFormat:
     return AudioFormat(request.param)
+
+
+@pytest.fixture
+def formats() -> type[AudioFormat]:
+    """The AudioFormat enum itself, for tests that name one format."""
+    return AudioFormat

@@ -56,18 +56,14 @@ def test_wire_audio_is_converted_once_and_cached(audio_format) -> None:
     assert utt.wire(audio_format) is utt.wire(audio_format)
 
 
-def test_pcm16_wire_of_a_24khz_utterance_is_exactly_its_samples() -> None:
-    from harness.protocol.formats import AudioFormat
-
+def test_pcm16_wire_of_a_24khz_utterance_is_exactly_its_samples(formats) -> None:
     utt = load_corpus("default").utterances[1]
-    assert utt.wire(AudioFormat.PCM16) == utt.samples.astype("<i2").tobytes()
+    assert utt.wire(formats.PCM16) == utt.samples.astype("<i2").tobytes()
 
 
-def test_a_telephony_utterance_sent_as_pcm16_keeps_its_duration_and_speech_times() -> None:
-    from harness.protocol.formats import AudioFormat
-
+def test_a_telephony_utterance_sent_as_pcm16_keeps_its_duration(formats) -> None:
     utt = load_corpus("telephony").get("hello-world")
-    wire = utt.wire(AudioFormat.PCM16)
+    wire = utt.wire(formats.PCM16)
     assert len(wire) / 48.0 == pytest.approx(utt.duration_ms, abs=0.1)
 
 
