@@ -62,7 +62,12 @@ def main() -> None:
         "audio_seconds": 10,
         "repeats": REPEATS,
         "statistic": "best of repeats, ms",
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(), "numpy": np.__version__},
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "numpy": np.__version__,
+        },
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "figures": figures,
     }

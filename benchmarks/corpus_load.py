@@ -27,12 +27,18 @@ def timed_ms(fn, *args) -> tuple[float, object]:
 
 def measure(name: str) -> dict[str, float]:
     load_ms, corpus = timed_ms(load_corpus, name)
-    figures = {"utterances": len(corpus), "audio_s": round(sum(u.duration_ms for u in corpus.utterances) / 1000, 1), "load_ms": load_ms}
+    figures = {
+        "utterances": len(corpus),
+        "audio_s": round(sum(u.duration_ms for u in corpus.utterances) / 1000, 1),
+        "load_ms": load_ms,
+    }
     for fmt in AudioFormat:
         figures[f"prepare_{fmt.value}_ms"] = timed_ms(corpus.prepare, fmt)[0]
         figures[f"fingerprint_index_{fmt.value}_ms"], index = timed_ms(corpus.fingerprint_index, fmt)
         stream = b"".join(u.wire(fmt) for u in corpus.utterances[-3:])
-        figures[f"identify_{fmt.value}_ms_per_{len(stream) / fmt.bytes_per_ms / 1000:.0f}s_buffer"] = timed_ms(index.identify, stream)[0]
+        figures[f"identify_{fmt.value}_ms_per_{len(stream) / fmt.bytes_per_ms / 1000:.0f}s_buffer"] = timed_ms(
+            index.identify, stream
+        )[0]
     return figures
 
 

@@ -51,7 +51,9 @@ def mix_at_snr(
     placed = np.resize(np.roll(source, -noise_offset), clean.size)
     mask = segment_mask(clean.size, segments_ms, rate_hz)
     if not mask.any():
-        raise MixError("the utterance has no speech segments, so an SNR over speech is undefined; use a speech utterance")
+        raise MixError(
+            "the utterance has no speech segments, so an SNR over speech is undefined; use a speech utterance"
+        )
     speech_power = float(np.mean(clean[mask] ** 2))
     noise_power = float(np.mean(placed[mask] ** 2))
     if speech_power == 0.0:

@@ -53,7 +53,9 @@ def audio_info(path: str | Path) -> soundfile._SoundFileInfo:
         reason = str(exc).split(":", 1)[-1].strip() or "unreadable"
         raise AudioFileError(f"{file}: not a readable audio file ({reason}); give a WAV or FLAC file") from None
     if _truncated(info):
-        raise AudioFileError(f"{file}: truncated (the header promises more audio than the file holds); re-export or re-copy it")
+        raise AudioFileError(
+            f"{file}: truncated (the header promises more audio than the file holds); re-export or re-copy it"
+        )
     return info
 
 

@@ -14,11 +14,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-
 from harness.audio import read_wav
-from harness.corpus.manifest import MANIFEST_KEYS, MANIFEST_NAME, UTTERANCE_KEYS, CorpusError, Manifest, UtteranceEntry, write_manifest
-from harness.corpus.progress import progress
 from harness.corpus import vad
+from harness.corpus.manifest import (
+    MANIFEST_KEYS,
+    MANIFEST_NAME,
+    UTTERANCE_KEYS,
+    CorpusError,
+    Manifest,
+    UtteranceEntry,
+    write_manifest,
+)
+from harness.corpus.progress import progress
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 
@@ -32,7 +39,11 @@ def _version(package: str) -> str:
 
 def annotation_record(method: str, kind: str) -> dict[str, Any]:
     """The manifest's `annotation` block: which tool and VAD made the labels, with its settings."""
-    record: dict[str, Any] = {"tool": "harness corpus annotate", "harness": _version("realtime-voice-harness"), "method": method}
+    record: dict[str, Any] = {
+        "tool": "harness corpus annotate",
+        "harness": _version("realtime-voice-harness"),
+        "method": method,
+    }
     if kind == "noise":
         return record
     record["params"] = {
@@ -57,7 +68,9 @@ def _raw_manifest(directory: Path) -> dict[str, Any]:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CorpusError(f"{path}: not valid JSON ({exc}); fix it or delete it to annotate from the audio files") from None
+        raise CorpusError(
+            f"{path}: not valid JSON ({exc}); fix it or delete it to annotate from the audio files"
+        ) from None
     if not isinstance(raw, dict):
         raise CorpusError(f"{path}: the manifest must be a JSON object; fix it or delete it")
     return raw
@@ -106,7 +119,9 @@ def annotate_entry(directory: Path, raw: dict[str, Any], kind: str, method: str)
     return entry, used
 
 
-def annotate_dir(directory: str | Path, *, method: str = "auto", kind: str | None = None, show_progress: bool = True) -> Manifest:
+def annotate_dir(
+    directory: str | Path, *, method: str = "auto", kind: str | None = None, show_progress: bool = True
+) -> Manifest:
     """Annotate every utterance of `directory` and write its manifest.json; returns the manifest."""
     folder = Path(directory)
     if not folder.is_dir():

@@ -64,26 +64,47 @@ def _synthesizer() -> Any:
     try:
         import hibari
     except ImportError:
-        raise CorpusError(f"building from text needs the TTS extra; install it with: pip install '{TTS_PACKAGE}=={TTS_VERSION}'") from None
+        raise CorpusError(
+            f"building from text needs the TTS extra; install it with: pip install '{TTS_PACKAGE}=={TTS_VERSION}'"
+        ) from None
     return hibari.Hibari()
 
 
 def _padding(seed: int) -> tuple[int, int]:
     rng = np.random.default_rng(seed)
-    return int(rng.integers(LEAD_SILENCE_MS[0], LEAD_SILENCE_MS[1] + 1)), int(rng.integers(TRAIL_SILENCE_MS[0], TRAIL_SILENCE_MS[1] + 1))
+    return int(rng.integers(LEAD_SILENCE_MS[0], LEAD_SILENCE_MS[1] + 1)), int(
+        rng.integers(TRAIL_SILENCE_MS[0], TRAIL_SILENCE_MS[1] + 1)
+    )
 
 
 def _silence(ms: float, rate_hz: int) -> np.ndarray:
     return np.zeros(int(round(ms * rate_hz / 1000.0)), dtype=np.int16)
 
 
-def _write_start(out: Path, name: str, description: str, utterances: list[dict[str, Any]], extra: dict[str, Any], kind: str = "speech") -> None:
+def _write_start(
+    out: Path,
+    name: str,
+    description: str,
+    utterances: list[dict[str, Any]],
+    extra: dict[str, Any],
+    kind: str = "speech",
+) -> None:
     """Write the manifest skeleton that annotation then completes (ids, files, transcripts, sources)."""
-    raw = {"schema": 1, "name": name, "kind": kind, "language": "en", "description": description, **extra, "utterances": utterances}
+    raw = {
+        "schema": 1,
+        "name": name,
+        "kind": kind,
+        "language": "en",
+        "description": description,
+        **extra,
+        "utterances": utterances,
+    }
     (out / MANIFEST_NAME).write_text(json.dumps(raw, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def build_from_text(text_file: str | Path, out_dir: str | Path, *, speed: float = 1.0, method: str = "auto", description: str = "") -> Manifest:
+def build_from_text(
+    text_file: str | Path, out_dir: str | Path, *, speed: float = 1.0, method: str = "auto", description: str = ""
+) -> Manifest:
     """Synthesise every line of `text_file` with hibari-tts into `out_dir`, then annotate it."""
     lines = read_text_list(Path(text_file))
     out = Path(out_dir)
@@ -95,17 +116,33 @@ def build_from_text(text_file: str | Path, out_dir: str | Path, *, speed: float 
         peak = float(np.max(np.abs(wave))) or 1.0
         lead_ms, trail_ms = _padding(line.seed)
         speech = float_to_int16(wave * (TTS_PEAK / peak))
-        write_wav(out / f"{line.id}.wav", np.concatenate([_silence(lead_ms, TTS_RATE_HZ), speech, _silence(trail_ms, TTS_RATE_HZ)]), TTS_RATE_HZ)
-        utterances.append({
-            "id": line.id,
-            "file": f"{line.id}.wav",
-            "transcript": line.text,
-            "source": f"{TTS_PACKAGE} {TTS_VERSION}, voice heart, seed {line.seed}, speed {speed}; {lead_ms} ms / {trail_ms} ms of digital silence added",
-            "license": "Apache-2.0 (generated offline with hibari-tts)",
-            "seed": line.seed,
-        })
-    extra = {"built_with": {"command": "harness corpus build --from-text", "texts": Path(text_file).name, "tts": f"{TTS_PACKAGE}=={TTS_VERSION}", "speed": speed}}
-    _write_start(out, out.resolve().name, description or f"TTS utterances from {Path(text_file).name}", utterances, extra)
+        write_wav(
+            out / f"{line.id}.wav",
+            np.concatenate([_silence(lead_ms, TTS_RATE_HZ), speech, _silence(trail_ms, TTS_RATE_HZ)]),
+            TTS_RATE_HZ,
+        )
+        utterances.append(
+            {
+                "id": line.id,
+                "file": f"{line.id}.wav",
+                "transcript": line.text,
+                "source": f"{TTS_PACKAGE} {TTS_VERSION}, voice heart, seed {line.seed}, speed {speed}; "
+                f"{lead_ms} ms / {trail_ms} ms of digital silence added",
+                "license": "Apache-2.0 (generated offline with hibari-tts)",
+                "seed": line.seed,
+            }
+        )
+    extra = {
+        "built_with": {
+            "command": "harness corpus build --from-text",
+            "texts": Path(text_file).name,
+            "tts": f"{TTS_PACKAGE}=={TTS_VERSION}",
+            "speed": speed,
+        }
+    }
+    _write_start(
+        out, out.resolve().name, description or f"TTS utterances from {Path(text_file).name}", utterances, extra
+    )
     return annotate_dir(out, method=method)
 
 
@@ -149,7 +186,9 @@ def build_from_wavs(
         keyed = [(p, key) for p, key in keyed if key in texts]
         missing = sorted(set(texts) - {key for _, key in keyed})
         if missing:
-            raise CorpusError(f"{transcripts}: lists {missing[0]!r}, which is not under {src}; fix the name or remove the line")
+            raise CorpusError(
+                f"{transcripts}: lists {missing[0]!r}, which is not under {src}; fix the name or remove the line"
+            )
     if not keyed:
         raise CorpusError(f"{src}: no WAV or FLAC files found; give a folder with audio files")
     out.mkdir(parents=True, exist_ok=True)
@@ -157,17 +196,27 @@ def build_from_wavs(
     for path, key in progress(keyed, f"convert {out.name}"):
         samples, _ = read_wav(path, rate_hz=rate_hz)
         utterance_id = key.replace("/", "-")
-        write_wav(out / f"{utterance_id}.wav", np.concatenate([_silence(pad_ms[0], rate_hz), samples, _silence(pad_ms[1], rate_hz)]), rate_hz)
+        write_wav(
+            out / f"{utterance_id}.wav",
+            np.concatenate([_silence(pad_ms[0], rate_hz), samples, _silence(pad_ms[1], rate_hz)]),
+            rate_hz,
+        )
         sidecar = path.with_suffix(".txt")
-        transcript = texts.get(key) or texts.get(path.stem) or (sidecar.read_text(encoding="utf-8").strip() if sidecar.is_file() else "")
+        transcript = (
+            texts.get(key)
+            or texts.get(path.stem)
+            or (sidecar.read_text(encoding="utf-8").strip() if sidecar.is_file() else "")
+        )
         padded = f"; {pad_ms[0]:g} ms / {pad_ms[1]:g} ms of digital silence added" if any(pad_ms) else ""
-        utterances.append({
-            "id": utterance_id,
-            "file": f"{utterance_id}.wav",
-            "transcript": transcript,
-            "source": f"{source or src}/{path.relative_to(src).as_posix()}{padded}",
-            "license": license,
-        })
+        utterances.append(
+            {
+                "id": utterance_id,
+                "file": f"{utterance_id}.wav",
+                "transcript": transcript,
+                "source": f"{source or src}/{path.relative_to(src).as_posix()}{padded}",
+                "license": license,
+            }
+        )
     extra = {"built_with": {"command": "harness corpus build --from-wavs", "rate_hz": rate_hz, "pad_ms": list(pad_ms)}}
     _write_start(out, out.resolve().name, f"converted from {source or src}", utterances, extra, kind)
     return annotate_dir(out, method=method, kind=kind)

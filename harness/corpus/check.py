@@ -24,17 +24,17 @@ class Summary:
 
 def summarise(corpus: Corpus) -> Summary:
     """Statistics of a loaded corpus; reads every file to check it decodes."""
-    speech = [u for u in corpus.utterances if u.segments_ms]
+    bounds = [(u.duration_ms, u.segments_ms[0][0], u.segments_ms[-1][1]) for u in corpus.utterances if u.segments_ms]
     for utt in corpus.utterances:
         _ = utt.samples  # decode every file: a corrupt body fails here, not in a run
     return Summary(
         corpus=corpus,
         total_ms=float(sum(u.duration_ms for u in corpus.utterances)),
         durations_ms=np.array([u.duration_ms for u in corpus.utterances]),
-        lead_ms=np.array([u.speech_start_ms for u in speech], dtype=float),
-        trail_ms=np.array([u.duration_ms - u.speech_end_ms for u in speech], dtype=float),
-        speech_ms=np.array([u.speech_end_ms - u.speech_start_ms for u in speech], dtype=float),
-        segment_counts=np.array([len(u.segments_ms) for u in speech], dtype=int),
+        lead_ms=np.array([start for _, start, _ in bounds], dtype=float),
+        trail_ms=np.array([duration - end for duration, _, end in bounds], dtype=float),
+        speech_ms=np.array([end - start for _, start, end in bounds], dtype=float),
+        segment_counts=np.array([len(u.segments_ms) for u in corpus.utterances if u.segments_ms], dtype=int),
     )
 
 

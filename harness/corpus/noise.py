@@ -34,7 +34,9 @@ def coloured_noise(n_samples: int, exponent: float, rng: np.random.Generator) ->
     return x / np.sqrt(np.mean(x**2))
 
 
-def babble(n_samples: int, rate_hz: int, corpus_dirs: list[str], rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+def babble(
+    n_samples: int, rate_hz: int, corpus_dirs: list[str], rng: np.random.Generator
+) -> tuple[np.ndarray, list[str]]:
     """BABBLE_TALKERS chains of real speech summed; returns (unit-RMS babble, the sources used)."""
     pieces: list[np.ndarray] = []
     sources: list[str] = []
@@ -44,7 +46,7 @@ def babble(n_samples: int, rate_hz: int, corpus_dirs: list[str], rng: np.random.
             if not utt.segments_ms:
                 continue
             x = utt.pcm(rate_hz).astype(np.float64)
-            first, last = (int(ms * rate_hz / 1000.0) for ms in (utt.speech_start_ms, utt.speech_end_ms))
+            first, last = (int(ms * rate_hz / 1000.0) for ms in (utt.segments_ms[0][0], utt.segments_ms[-1][1]))
             speech = x[first:last]
             pieces.append(speech / (np.sqrt(np.mean(speech**2)) or 1.0))
         sources.append(f"{corpus.name} ({corpus.path})")
@@ -64,7 +66,9 @@ def babble(n_samples: int, rate_hz: int, corpus_dirs: list[str], rng: np.random.
     return total / np.sqrt(np.mean(total**2)), sources
 
 
-def build_noise(out_dir: str | Path, kinds: list[str], *, babble_from: list[str], seconds: float, rate_hz: int, seed: int) -> Manifest:
+def build_noise(
+    out_dir: str | Path, kinds: list[str], *, babble_from: list[str], seconds: float, rate_hz: int, seed: int
+) -> Manifest:
     """Write one clip per kind into `out_dir` and annotate it as a noise corpus."""
     unknown = [k for k in kinds if k not in KINDS]
     if unknown or not kinds:
@@ -77,7 +81,11 @@ def build_noise(out_dir: str | Path, kinds: list[str], *, babble_from: list[str]
         rng = np.random.default_rng(seed + index)
         if kind == "babble":
             clip, sources = babble(n_samples, rate_hz, babble_from, rng)
-            source = f"{BABBLE_TALKERS} talkers mixed from the labelled speech of " + "; ".join(sources) + f", seed {seed + index}"
+            source = (
+                f"{BABBLE_TALKERS} talkers mixed from the labelled speech of "
+                + "; ".join(sources)
+                + f", seed {seed + index}"
+            )
             licence = "CC-BY-SA-3.0 (derived from the Asterisk prompts by Allison Smith; see corpora/LICENSES.md)"
         else:
             clip = coloured_noise(n_samples, {"pink": 1.0, "brown": 2.0}[kind], rng)
@@ -86,7 +94,10 @@ def build_noise(out_dir: str | Path, kinds: list[str], *, babble_from: list[str]
         write_wav(out / f"{kind}.wav", float_to_int16(clip * NOISE_RMS), rate_hz)
         utterances.append({"id": kind, "file": f"{kind}.wav", "transcript": "", "source": source, "license": licence})
     raw = {
-        "schema": 1, "name": out.resolve().name, "kind": "noise", "language": "",
+        "schema": 1,
+        "name": out.resolve().name,
+        "kind": "noise",
+        "language": "",
         "description": "noise clips for mixing at a chosen SNR and for false-barge-in scenarios; no target speech",
         "built_with": {"command": "harness corpus build --noise", "seconds": seconds, "rate_hz": rate_hz, "seed": seed},
         "utterances": utterances,

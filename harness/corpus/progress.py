@@ -24,7 +24,9 @@ def progress(items: Iterable[T], label: str, *, total: int | None = None, stream
     def draw(final: bool = False) -> None:
         nonlocal last_tenth
         filled = WIDTH * done // count if count else WIDTH
-        line = f"{label} [{'#' * filled}{' ' * (WIDTH - filled)}] {done}/{count or '?'} {time.monotonic() - started:.1f}s"
+        line = (
+            f"{label} [{'#' * filled}{' ' * (WIDTH - filled)}] {done}/{count or '?'} {time.monotonic() - started:.1f}s"
+        )
         if interactive:
             out.write("\r" + line + ("\n" if final else ""))
         else:

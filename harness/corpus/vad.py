@@ -156,7 +156,9 @@ def refine_edges(clean: np.ndarray, rate_hz: int, segments_ms: list[tuple[float,
     return _tidy(refined, clean.size / per_ms)
 
 
-def find_speech(samples: np.ndarray, rate_hz: int, *, clean: np.ndarray | None = None, method: str = "auto") -> VadResult:
+def find_speech(
+    samples: np.ndarray, rate_hz: int, *, clean: np.ndarray | None = None, method: str = "auto"
+) -> VadResult:
     """Speech segments of `samples` (ms), VAD on `samples`, edges refined on `clean` (or samples)."""
     if method == "auto":
         method = "silero" if silero_available() else "energy"

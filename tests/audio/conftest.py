@@ -26,8 +26,6 @@ except ImportError:  # protocol/ is being written in parallel; the contract fixe
             return {"pcm16": 0x00, "g711_ulaw": 0xFF, "g711_alaw": 0xD5}[self.value]
 
 
-
-
 import pytest
 
 

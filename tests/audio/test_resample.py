@@ -45,7 +45,9 @@ def test_a_9khz_tone_is_attenuated_by_at_least_40_db_going_24k_to_16k() -> None:
     assert abs(level_db(resample(tone(1000, 24000), 24000, 16000), tone(1000, 24000))) < 0.1
 
 
-@pytest.mark.parametrize(("from_hz", "to_hz"), [(8000, 24000), (16000, 24000), (8000, 16000), (44100, 24000), (48000, 16000)])
+@pytest.mark.parametrize(
+    ("from_hz", "to_hz"), [(8000, 24000), (16000, 24000), (8000, 16000), (44100, 24000), (48000, 16000)]
+)
 def test_a_tone_keeps_its_phase_and_amplitude_through_any_rate_change(from_hz: int, to_hz: int) -> None:
     # Time alignment matters: speech boundaries in ms must mean the same sample at every rate.
     y = resample(tone(700, from_hz), from_hz, to_hz)

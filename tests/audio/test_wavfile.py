@@ -21,7 +21,9 @@ def test_a_mono_24k_int16_wav_reads_back_bit_exact(tmp_path: Path) -> None:
     np.testing.assert_array_equal(samples, x)
 
 
-def test_a_stereo_44k1_wav_is_mixed_to_mono_and_resampled_with_a_notice(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_stereo_44k1_wav_is_mixed_to_mono_and_resampled_with_a_notice(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     t = np.arange(44100) / 44100
     left = 0.4 * np.sin(2 * np.pi * 440 * t)
     right = 0.2 * np.sin(2 * np.pi * 440 * t)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
 
 from harness.audio import write_wav
+
 try:
     from harness.protocol import AudioFormat
 except ImportError:  # protocol/__init__ is being written in parallel; formats.py is there
@@ -41,15 +43,32 @@ def make_corpus(tmp_path: Path) -> Callable[..., Path]:
         entries = []
         for index, (lead, speech, trail) in enumerate([(300, 700, 400), (250, 1200, 500)]):
             name = f"u{index + 1}"
-            write_wav(folder / f"{name}.wav", np.concatenate([silence(lead), tone_burst(speech), silence(trail)]), RATE_HZ)
-            entries.append({
-                "id": name, "file": f"{name}.wav", "rate_hz": RATE_HZ, "duration_ms": float(lead + speech + trail),
-                "transcript": f"burst {index + 1}", "segments_ms": [[float(lead), float(lead + speech)]],
-                "speech_start_ms": float(lead), "speech_end_ms": float(lead + speech),
-                "source": "synthetic", "license": "CC0-1.0",
-            })
+            write_wav(
+                folder / f"{name}.wav", np.concatenate([silence(lead), tone_burst(speech), silence(trail)]), RATE_HZ
+            )
+            entries.append(
+                {
+                    "id": name,
+                    "file": f"{name}.wav",
+                    "rate_hz": RATE_HZ,
+                    "duration_ms": float(lead + speech + trail),
+                    "transcript": f"burst {index + 1}",
+                    "segments_ms": [[float(lead), float(lead + speech)]],
+                    "speech_start_ms": float(lead),
+                    "speech_end_ms": float(lead + speech),
+                    "source": "synthetic",
+                    "license": "CC0-1.0",
+                }
+            )
         entries[0].update(utterance or {})
-        raw = {"schema": 1, "name": "tiny", "kind": "speech", "language": "en", "annotation": {"method": "exact"}, "utterances": entries}
+        raw = {
+            "schema": 1,
+            "name": "tiny",
+            "kind": "speech",
+            "language": "en",
+            "annotation": {"method": "exact"},
+            "utterances": entries,
+        }
         raw.update(corpus or {})
         (folder / "manifest.json").write_text(json.dumps(raw))
         return folder

@@ -20,7 +20,9 @@ needs_silero = pytest.mark.skipif(not silero_available(), reason="silero-vad-lit
 METHODS = [pytest.param("silero", marks=needs_silero), "energy"]
 
 
-def speech_between_silences(utterance_ids: list[str], corpus: str, gap_ms: float = 700.0) -> tuple[np.ndarray, int, list[tuple[float, float]]]:
+def speech_between_silences(
+    utterance_ids: list[str], corpus: str, gap_ms: float = 700.0
+) -> tuple[np.ndarray, int, list[tuple[float, float]]]:
     """Real speech cut from inside shipped utterances (loud at both cuts), separated and
     surrounded by exact digital silence: the true edges are the cuts, known to the sample."""
     loaded = load_corpus(corpus)
@@ -46,7 +48,7 @@ def speech_between_silences(utterance_ids: list[str], corpus: str, gap_ms: float
 
 def assert_edges_within(found: list[tuple[float, float]], truth: list[tuple[float, float]]) -> None:
     assert len(found) == len(truth), f"found {found}, truth {truth}"
-    for (start, end), (true_start, true_end) in zip(found, truth):
+    for (start, end), (true_start, true_end) in zip(found, truth, strict=True):
         assert abs(start - true_start) <= TOLERANCE_MS, f"start {start:.1f} vs {true_start:.1f}"
         assert abs(end - true_end) <= TOLERANCE_MS, f"end {end:.1f} vs {true_end:.1f}"
 
@@ -92,12 +94,17 @@ def test_annotating_a_folder_of_wavs_writes_a_manifest_that_loads(tmp_path: Path
 
 
 def test_reannotating_keeps_ids_transcripts_and_extra_fields_but_remeasures_segments(make_corpus) -> None:
-    folder = make_corpus(utterance={"segments_ms": [[100.0, 1300.0]], "speech_start_ms": 100.0, "speech_end_ms": 1300.0, "seed": 42})
+    folder = make_corpus(
+        utterance={"segments_ms": [[100.0, 1300.0]], "speech_start_ms": 100.0, "speech_end_ms": 1300.0, "seed": 42}
+    )
     annotate_dir(folder, method="energy", show_progress=False)
     raw = json.loads((folder / "manifest.json").read_text())
     first = raw["utterances"][0]
     assert first["id"] == "u1" and first["transcript"] == "burst 1" and first["seed"] == 42
-    assert abs(first["segments_ms"][0][0] - 300.0) <= TOLERANCE_MS and abs(first["segments_ms"][0][1] - 1000.0) <= TOLERANCE_MS
+    assert (
+        abs(first["segments_ms"][0][0] - 300.0) <= TOLERANCE_MS
+        and abs(first["segments_ms"][0][1] - 1000.0) <= TOLERANCE_MS
+    )
 
 
 def test_a_noise_corpus_is_annotated_without_speech_segments(make_corpus) -> None:
@@ -115,6 +122,6 @@ def test_the_shipped_telephony_labels_are_what_the_annotate_command_produces(tmp
     shutil.copytree(shipped.path, copy)
     annotate_dir(copy, show_progress=False)
     again = load_corpus(copy)
-    for before, after in zip(shipped.utterances, again.utterances):
+    for before, after in zip(shipped.utterances, again.utterances, strict=True):
         assert before.id == after.id
         np.testing.assert_allclose(np.array(after.segments_ms), np.array(before.segments_ms), atol=0.01)

@@ -15,7 +15,9 @@ from harness.corpus import CorpusError, load_corpus
 from harness.corpus.build import build_from_text, build_from_wavs, read_text_list
 from harness.corpus.noise import build_noise, coloured_noise
 
-needs_tts = pytest.mark.skipif(importlib.util.find_spec("hibari") is None, reason="hibari-tts is not installed (the tts extra)")
+needs_tts = pytest.mark.skipif(
+    importlib.util.find_spec("hibari") is None, reason="hibari-tts is not installed (the tts extra)"
+)
 
 
 def user_folder(tmp_path: Path) -> Path:
@@ -25,16 +27,22 @@ def user_folder(tmp_path: Path) -> Path:
     hello = load_corpus("telephony").get("hello-world")
     speech = hello.pcm(16000).astype(np.float64) / 32768
     soundfile.write(src / "greeting.wav", np.stack([speech, speech * 0.5], axis=1), 16000, subtype="PCM_16")
-    soundfile.write(src / "calls" / "bye.flac", load_corpus("telephony").get("goodbye").pcm(16000), 16000, format="FLAC")
+    soundfile.write(
+        src / "calls" / "bye.flac", load_corpus("telephony").get("goodbye").pcm(16000), 16000, format="FLAC"
+    )
     write_wav(src / "thanks.wav", load_corpus("telephony").get("auth-thankyou").samples, 8000)
     stereo_44k = np.stack([speech, speech], axis=1)
     from harness.audio import resample
 
-    soundfile.write(src / "wide.wav", np.stack([resample(stereo_44k[:, 0], 16000, 44100)] * 2, axis=1), 44100, subtype="PCM_16")
+    soundfile.write(
+        src / "wide.wav", np.stack([resample(stereo_44k[:, 0], 16000, 44100)] * 2, axis=1), 44100, subtype="PCM_16"
+    )
     return src
 
 
-def test_a_folder_of_mixed_wavs_and_flacs_becomes_a_valid_24khz_corpus(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_folder_of_mixed_wavs_and_flacs_becomes_a_valid_24khz_corpus(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     src = user_folder(tmp_path)
     (src / "calls" / "bye.txt").write_text("Goodbye.")
     with caplog.at_level(logging.WARNING, logger="harness.audio"):
@@ -53,9 +61,20 @@ def test_a_transcripts_file_with_only_listed_picks_files_and_pads_them(tmp_path:
     src = user_folder(tmp_path)
     listing = tmp_path / "transcripts.txt"
     listing.write_text("# name | words\ncalls/bye.flac | Goodbye.\nthanks | Thank you.\n")
-    build_from_wavs(src, tmp_path / "picked", rate_hz=8000, transcripts=listing, only_listed=True, pad_ms=(300, 500), method="energy")
+    build_from_wavs(
+        src,
+        tmp_path / "picked",
+        rate_hz=8000,
+        transcripts=listing,
+        only_listed=True,
+        pad_ms=(300, 500),
+        method="energy",
+    )
     corpus = load_corpus(tmp_path / "picked")
-    assert {u.id: u.transcript for u in corpus.utterances} == {"picked/calls-bye": "Goodbye.", "picked/thanks": "Thank you."}
+    assert {u.id: u.transcript for u in corpus.utterances} == {
+        "picked/calls-bye": "Goodbye.",
+        "picked/thanks": "Thank you.",
+    }
     thanks = corpus.get("thanks")
     original = load_corpus("telephony").get("auth-thankyou")
     assert thanks.duration_ms == pytest.approx(original.duration_ms + 800)
@@ -103,7 +122,7 @@ def test_building_from_text_is_deterministic_and_annotated(tmp_path: Path) -> No
     build_from_text(texts, tmp_path / "one")
     build_from_text(texts, tmp_path / "two")
     first, second = load_corpus(tmp_path / "one"), load_corpus(tmp_path / "two")
-    for a, b in zip(first.utterances, second.utterances):
+    for a, b in zip(first.utterances, second.utterances, strict=True):
         assert np.array_equal(a.samples, b.samples) and a.segments_ms == b.segments_ms
         assert a.speech_start_ms >= 300 and a.duration_ms - a.speech_end_ms >= 300
     assert first.get("ask").transcript == "What time do you open tomorrow?"

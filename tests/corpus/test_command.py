@@ -12,7 +12,9 @@ from harness.corpus import SHIPPED_CORPORA_DIR
 
 
 @pytest.mark.parametrize("name", ["default", "tools", "telephony", "noise"])
-def test_check_passes_on_every_shipped_corpus_and_prints_its_statistics(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_passes_on_every_shipped_corpus_and_prints_its_statistics(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["corpus", "check", str(SHIPPED_CORPORA_DIR / name)]) == 0
     out = capsys.readouterr().out
     assert f"corpus {name}" in out and ": OK" in out
@@ -43,7 +45,9 @@ def test_annotate_then_check_a_folder_of_wavs(make_corpus, capsys: pytest.Captur
 def test_build_from_wavs_in_one_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = SHIPPED_CORPORA_DIR / "telephony"
     out = tmp_path / "mine"
-    assert main(["corpus", "build", "--from-wavs", str(src), "--out", str(out), "--rate", "16000", "--vad", "energy"]) == 0
+    assert (
+        main(["corpus", "build", "--from-wavs", str(src), "--out", str(out), "--rate", "16000", "--vad", "energy"]) == 0
+    )
     captured = capsys.readouterr()
     assert "resampled from 8000 Hz to 16000 Hz" in captured.err
     assert main(["corpus", "check", str(out)]) == 0

@@ -83,3 +83,24 @@ def test_shipped_noise_mixes_into_a_shipped_utterance_at_10_db_over_its_speech()
     noise = load_corpus("noise").get("babble")
     mixed = mix_at_snr(utt.samples, noise.samples, 10.0, utt.segments_ms, utt.rate_hz)
     assert abs(snr_db(utt.samples, mixed, utt.segments_ms, utt.rate_hz) - 10.0) < 0.5
+
+
+def test_a_mixed_utterance_keeps_labels_and_transcript_and_hits_the_snr(audio_format) -> None:
+    utt = load_corpus("default").get("utt03")
+    noise = load_corpus("noise").get("pink")
+    noisy = utt.mixed(noise, 10.0, noise_offset_ms=250)
+    assert noisy.id == "default/utt03+noise/pink@10dB"
+    assert (noisy.segments_ms, noisy.transcript, noisy.duration_ms) == (utt.segments_ms, utt.transcript, utt.duration_ms)
+    assert abs(snr_db(utt.samples, noisy.samples, utt.segments_ms, utt.rate_hz) - 10.0) < 0.5
+    assert len(noisy.wire(audio_format)) == len(utt.wire(audio_format))
+    assert noisy.wire(audio_format) != utt.wire(audio_format)
+    assert utt.samples.flags.writeable is False  # the clean original is untouched
+
+
+def test_holds_speech_tells_whether_a_stretch_overlaps_the_labelled_speech() -> None:
+    utt = load_corpus("default").get("utt12")  # two segments with a pause between them
+    (first_start, first_end), (second_start, _) = utt.segments_ms
+    assert not utt.holds_speech(0, first_start)
+    assert utt.holds_speech(first_start - 10, first_start + 10)
+    assert not utt.holds_speech(first_end + 1, second_start - 1)
+    assert utt.holds_speech(second_start, second_start + 20)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -44,7 +44,9 @@ def test_a_segment_past_the_end_of_the_audio_is_out_of_range(make_corpus: Callab
 
 
 def test_a_negative_or_empty_segment_is_out_of_range(make_corpus: Callable[..., Path]) -> None:
-    assert "outside the audio" in one_line_error(make_corpus(utterance={"segments_ms": [[-5.0, 100.0]], "speech_start_ms": -5.0}))
+    assert "outside the audio" in one_line_error(
+        make_corpus(utterance={"segments_ms": [[-5.0, 100.0]], "speech_start_ms": -5.0})
+    )
     assert "outside the audio" in one_line_error(make_corpus(utterance={"segments_ms": [[400.0, 400.0]]}))
 
 
@@ -99,7 +101,9 @@ def test_a_missing_required_key_is_named(make_corpus: Callable[..., Path]) -> No
 
 
 def test_a_speech_utterance_needs_a_segment_and_a_noise_one_must_have_none(make_corpus: Callable[..., Path]) -> None:
-    assert "at least one speech segment" in one_line_error(make_corpus(utterance={"segments_ms": [], "speech_start_ms": None, "speech_end_ms": None}))
+    assert "at least one speech segment" in one_line_error(
+        make_corpus(utterance={"segments_ms": [], "speech_start_ms": None, "speech_end_ms": None})
+    )
     assert "must have no speech segments" in one_line_error(make_corpus(corpus={"kind": "noise"}))
     assert "kind 'music'" in one_line_error(make_corpus(corpus={"kind": "music"}))
 
