@@ -5,11 +5,12 @@ Pure functions (file reading aside); nothing here does network I/O or knows abou
 
 from harness.audio.g711 import alaw_decode, alaw_encode, quantisation_error_bound, ulaw_decode, ulaw_encode
 from harness.audio.mixing import MixError, mix_at_snr, segment_mask, snr_db
-from harness.audio.resample import resample
+from harness.audio.resample import StreamResampler, resample
 from harness.audio.wavfile import AudioFileError, audio_info, float_to_int16, read_wav, write_wav
 from harness.audio.wire import chunk_bytes, chunks_base64, from_wire, split_chunks, to_wire, wire_duration_ms
 
 __all__ = [
+    "StreamResampler",
     "AudioFileError",
     "MixError",
     "alaw_decode",

@@ -80,3 +80,51 @@ def resample(x: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
     if np.issubdtype(samples.dtype, np.floating):
         return out.astype(samples.dtype)
     raise TypeError(f"resample handles int16 or float arrays, got {samples.dtype}")
+
+
+class StreamResampler:
+    """`resample` for audio that arrives in pieces (a simulator decoding appends, say).
+
+    Feeding chunks to `process` and calling `flush` at the end gives exactly what `resample`
+    gives for the whole signal; each output is emitted as soon as the input it needs (about
+    half the filter, a few ms) has arrived. Works on float64; callers convert.
+    """
+
+    def __init__(self, from_hz: int, to_hz: int) -> None:
+        g = math.gcd(int(from_hz), int(to_hz))
+        self.up, self.down = int(to_hz) // g, int(from_hz) // g
+        self.phases, self.per_phase = _phase_filters(self.up, self.down)
+        self.half = (self.per_phase - 1) // 2
+        self.history = np.zeros(self.per_phase, dtype=np.float64)  # inputs before index 0 are silence
+        self.base = -self.per_phase  # input index of history[0]
+        self.received = 0
+        self.emitted = 0
+
+    def _emit(self, n_end: int) -> np.ndarray:
+        n = np.arange(self.emitted, n_end, dtype=np.int64)
+        if n.size == 0:
+            return np.zeros(0, dtype=np.float64)
+        position = n * self.down + self.half * self.up
+        newest = position // self.up - self.base
+        window = self.history[newest[:, None] - np.arange(self.per_phase)[None, :]]
+        out = np.einsum("ij,ij->i", window, self.phases[position % self.up])
+        self.emitted = n_end
+        keep_from = int((self.emitted * self.down + self.half * self.up) // self.up) - self.per_phase + 1 - self.base
+        if keep_from > 0:
+            self.history = self.history[keep_from:]
+            self.base += keep_from
+        return out
+
+    def process(self, chunk: np.ndarray) -> np.ndarray:
+        """Feed the next input samples; returns the outputs that are now complete."""
+        self.history = np.concatenate([self.history, np.asarray(chunk, dtype=np.float64)])
+        self.received += len(chunk)
+        # Output n needs inputs up to (n*down + half*up) // up.
+        ready = max(0, -(-((self.received - self.half) * self.up) // self.down))
+        return self._emit(max(self.emitted, ready))
+
+    def flush(self) -> np.ndarray:
+        """The outputs still owed, computed with silence after the last input."""
+        total = -(-self.received * self.up // self.down)
+        self.history = np.concatenate([self.history, np.zeros(self.per_phase + 2 * self.down)])
+        return self._emit(max(self.emitted, total))

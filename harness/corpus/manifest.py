@@ -176,7 +176,9 @@ def _entry(raw: Any, index: int, manifest_path: Path, kind: str) -> UtteranceEnt
         ("speech_end_ms", segments[-1][1] if segments else None),
     ):
         given = raw.get(key, expected)
-        agrees = given is None if expected is None else isinstance(given, (int, float)) and abs(given - expected) <= 0.01
+        agrees = (
+            given is None if expected is None else isinstance(given, (int, float)) and abs(given - expected) <= 0.01
+        )
         if not agrees:
             raise CorpusError(f"{where}: {key}={given} disagrees with segments_ms; re-run `harness corpus annotate`")
     return UtteranceEntry(

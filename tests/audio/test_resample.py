@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.audio import resample
+from harness.audio import StreamResampler, resample
 
 
 def tone(freq_hz: float, rate_hz: int, seconds: float = 1.0, amplitude: float = 0.5) -> np.ndarray:
@@ -90,3 +90,26 @@ def test_stereo_or_nonpositive_rates_are_refused() -> None:
         resample(np.zeros((10, 2)), 24000, 8000)
     with pytest.raises(ValueError, match="positive"):
         resample(np.zeros(10), 0, 8000)
+
+
+@pytest.mark.parametrize(
+    ("from_hz", "to_hz"), [(24000, 8000), (8000, 16000), (24000, 16000), (16000, 24000), (44100, 24000)]
+)
+def test_streaming_in_random_pieces_gives_exactly_the_whole_signal_result(from_hz: int, to_hz: int) -> None:
+    rng = np.random.default_rng(from_hz + to_hz)
+    x = rng.standard_normal(from_hz // 2)
+    stream = StreamResampler(from_hz, to_hz)
+    pieces, at = [], 0
+    while at < x.size:
+        size = int(rng.integers(0, 700))
+        pieces.append(stream.process(x[at : at + size]))
+        at += size
+    pieces.append(stream.flush())
+    np.testing.assert_allclose(np.concatenate(pieces), resample(x, from_hz, to_hz), atol=1e-9)
+
+
+def test_streaming_keeps_only_a_filters_length_of_history() -> None:
+    stream = StreamResampler(24000, 8000)
+    for _ in range(200):  # 4 s in 20 ms appends
+        stream.process(np.ones(480))
+    assert stream.history.size < 2 * stream.per_phase + 480

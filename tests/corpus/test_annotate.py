@@ -125,3 +125,19 @@ def test_the_shipped_telephony_labels_are_what_the_annotate_command_produces(tmp
     for before, after in zip(shipped.utterances, again.utterances, strict=True):
         assert before.id == after.id
         np.testing.assert_allclose(np.array(after.segments_ms), np.array(before.segments_ms), atol=0.01)
+
+
+def test_without_silero_auto_falls_back_to_the_energy_vad(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.corpus import vad
+
+    monkeypatch.setattr(vad, "silero_available", lambda: False)
+    samples, rate_hz, truth = speech_between_silences(["utt04"], "default")
+    result = find_speech(samples, rate_hz)
+    assert result.method == "energy+energy-edges"
+    assert_edges_within(result.segments_ms, truth)
+
+
+def test_a_speech_file_with_no_speech_is_named_with_the_fix(tmp_path: Path) -> None:
+    write_wav(tmp_path / "quiet.wav", np.zeros(24000, dtype=np.int16), 24000)
+    with pytest.raises(Exception, match=r"quiet.wav: no speech found; remove the file or put it in a noise corpus"):
+        annotate_dir(tmp_path, show_progress=False)

@@ -90,7 +90,11 @@ def test_a_mixed_utterance_keeps_labels_and_transcript_and_hits_the_snr(audio_fo
     noise = load_corpus("noise").get("pink")
     noisy = utt.mixed(noise, 10.0, noise_offset_ms=250)
     assert noisy.id == "default/utt03+noise/pink@10dB"
-    assert (noisy.segments_ms, noisy.transcript, noisy.duration_ms) == (utt.segments_ms, utt.transcript, utt.duration_ms)
+    assert (noisy.segments_ms, noisy.transcript, noisy.duration_ms) == (
+        utt.segments_ms,
+        utt.transcript,
+        utt.duration_ms,
+    )
     assert abs(snr_db(utt.samples, noisy.samples, utt.segments_ms, utt.rate_hz) - 10.0) < 0.5
     assert len(noisy.wire(audio_format)) == len(utt.wire(audio_format))
     assert noisy.wire(audio_format) != utt.wire(audio_format)
