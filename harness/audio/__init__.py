@@ -7,7 +7,15 @@ from harness.audio.g711 import alaw_decode, alaw_encode, quantisation_error_boun
 from harness.audio.mixing import MixError, mix_at_snr, segment_mask, snr_db
 from harness.audio.resample import StreamResampler, resample
 from harness.audio.wavfile import AudioFileError, audio_info, float_to_int16, read_wav, write_wav
-from harness.audio.wire import chunk_bytes, chunks_base64, from_wire, split_chunks, to_wire, wire_duration_ms
+from harness.audio.wire import (
+    chunk_bytes,
+    chunks_base64,
+    from_wire,
+    silence_bytes,
+    split_chunks,
+    to_wire,
+    wire_duration_ms,
+)
 
 __all__ = [
     "StreamResampler",
@@ -25,6 +33,7 @@ __all__ = [
     "quantisation_error_bound",
     "resample",
     "segment_mask",
+    "silence_bytes",
     "snr_db",
     "split_chunks",
     "to_wire",

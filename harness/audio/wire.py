@@ -18,9 +18,11 @@ if TYPE_CHECKING:
     from harness.protocol import AudioFormat
 
 
-def _silence(fmt: AudioFormat) -> bytes:
+def silence_bytes(fmt: AudioFormat, n_bytes: int) -> bytes:
+    """`n_bytes` of digital silence in `fmt` (what a muted microphone sends)."""
     value = fmt.silence_byte
-    return bytes([value]) if isinstance(value, int) else bytes(value)
+    unit = bytes([value]) if isinstance(value, int) else bytes(value)
+    return (unit * (n_bytes // len(unit) + 1))[:n_bytes]
 
 
 def to_wire(pcm: np.ndarray, rate_hz: int, fmt: AudioFormat) -> bytes:
@@ -64,9 +66,7 @@ def split_chunks(wire: bytes, fmt: AudioFormat, chunk_ms: float) -> list[bytes]:
     size = chunk_bytes(fmt, chunk_ms)
     chunks = [wire[i : i + size] for i in range(0, len(wire), size)]
     if chunks and len(chunks[-1]) < size:
-        fill = _silence(fmt)
-        missing = size - len(chunks[-1])
-        chunks[-1] = chunks[-1] + (fill * (missing // len(fill) + 1))[:missing]
+        chunks[-1] = chunks[-1] + silence_bytes(fmt, size - len(chunks[-1]))
     return chunks
 
 

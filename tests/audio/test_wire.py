@@ -15,6 +15,7 @@ from harness.audio import (
     chunks_base64,
     from_wire,
     quantisation_error_bound,
+    silence_bytes,
     split_chunks,
     to_wire,
     ulaw_encode,
@@ -122,3 +123,11 @@ def test_wire_duration_counts_samples_at_the_formats_rate(formats) -> None:
 @given(x=arrays(np.int16, st.integers(0, 2000)))
 def test_pcm16_wire_round_trips_exactly(formats, x: np.ndarray) -> None:
     np.testing.assert_array_equal(from_wire(to_wire(x, 24000, formats.PCM16), formats.PCM16), x)
+
+
+def test_silence_bytes_decode_to_silence_in_every_format(audio_format) -> None:
+    for n_bytes in (0, 1, 160, 961):
+        silence = silence_bytes(audio_format, n_bytes)
+        assert len(silence) == n_bytes
+    decoded = from_wire(silence_bytes(audio_format, 960), audio_format)
+    assert np.all(np.abs(decoded.astype(np.int32)) <= 8)  # A-law has no exact zero: ±8 is its quietest level
