@@ -101,3 +101,21 @@ def test_an_empty_wav_fails_with_one_line(tmp_path: Path) -> None:
     with pytest.raises(AudioFileError) as exc:
         read_wav(path)
     assert "no audio" in _one_line_naming(exc, path)
+
+
+def test_a_ulaw_wav_reads_as_the_same_samples_our_decoder_gives(tmp_path: Path) -> None:
+    from harness.audio import ulaw_decode, ulaw_encode
+
+    x = (np.random.default_rng(2).standard_normal(800) * 5000).astype(np.int16)
+    path = tmp_path / "ulaw.wav"
+    soundfile.write(path, ulaw_decode(ulaw_encode(x)), 8000, subtype="ULAW")
+    samples, rate_hz = read_wav(path)
+    assert rate_hz == 8000
+    np.testing.assert_array_equal(samples, ulaw_decode(ulaw_encode(x)))
+
+
+def test_float_samples_beyond_full_scale_are_clipped_not_wrapped(tmp_path: Path) -> None:
+    path = tmp_path / "hot.wav"
+    soundfile.write(path, np.array([1.5, -1.5, 0.5]), 24000, subtype="FLOAT")
+    samples, _ = read_wav(path)
+    assert samples.tolist() == [32767, -32768, 16384]
