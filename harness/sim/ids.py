@@ -1,0 +1,36 @@
+"""Identifiers shaped like the real service's: `event_` + 21 and `sess_`/`resp_`/`item_`/... + 16 characters."""
+
+from __future__ import annotations
+
+import random
+import string
+
+_ALPHABET = string.ascii_letters + string.digits
+
+
+class IdMaker:
+    """Fresh ids for one session (random, never reused within a process run)."""
+
+    def __init__(self) -> None:
+        self._rng = random.Random()
+
+    def _make(self, prefix: str, length: int) -> str:
+        return prefix + "".join(self._rng.choices(_ALPHABET, k=length))
+
+    def event(self) -> str:
+        return self._make("event_", 21)
+
+    def session(self) -> str:
+        return self._make("sess_", 16)
+
+    def conversation(self) -> str:
+        return self._make("conv_", 16)
+
+    def response(self) -> str:
+        return self._make("resp_", 16)
+
+    def item(self) -> str:
+        return self._make("item_", 16)
+
+    def call(self) -> str:
+        return self._make("call_", 16)

@@ -1,0 +1,356 @@
+"""One response from `response.created` to `response.done`: the event sequence (a)/(e) of the
+protocol reference in the session's dialect, paced on deadlines, with the configured faults.
+
+The deltas are one generic stream (audio with transcript deltas, text deltas, or function-call
+argument deltas); the first is due `first_audio` after `response.created` was sent and each next
+one `delta_gap` after the previous (or `rtf` x its audio duration while `slow_audio` is active).
+A fault fires just before delta number `after_deltas` (clamped to the last delta).
+Cancellation (client cancel, barge-in, false VAD) is driven by the session through `closing_events`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from harness.protocol import AudioFormat, Dialect, Kind
+from harness.sim.answers import SpokenAnswer, ToolCall
+from harness.sim.conversation import Item, render
+from harness.sim.faults import Fault
+from harness.sim.outbox import Outgoing
+
+if TYPE_CHECKING:
+    from harness.sim.session import Session
+
+K = Kind
+log = logging.getLogger("harness.sim")
+RATE_LIMITS = [
+    {"name": "requests", "limit": 20000, "remaining": 19999, "reset_seconds": 0.003},
+    {"name": "tokens", "limit": 15000000, "remaining": 14995000, "reset_seconds": 0.02},
+]
+
+
+@dataclass
+class ResponseSettings:
+    """The effective settings of one response (session config plus response.create overrides)."""
+
+    audio: bool = True
+    output_format: AudioFormat = AudioFormat.PCM16
+    voice: str = "marin"
+    max_output_tokens: int | str = "inf"
+    instructions: str = ""
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: Any = "auto"
+    in_conversation: bool = True
+    metadata: dict[str, Any] | None = None
+    temperature: float = 0.8
+
+
+def _split_text(text: str, pieces: int) -> list[str]:
+    """`text` cut into `pieces` consecutive slices at word boundaries where possible."""
+    if pieces <= 1:
+        return [text]
+    words = text.split(" ")
+    out, start = [], 0
+    for i in range(1, pieces + 1):
+        end = round(len(words) * i / pieces)
+        chunk = " ".join(words[start:end])
+        out.append(chunk if start == 0 or not chunk else " " + chunk)
+        start = end
+    return out
+
+
+class ResponseRun:
+    """Streams one response; the session owns it while it is active."""
+
+    def __init__(self, session: Session, settings: ResponseSettings, answer: SpokenAnswer | ToolCall,
+                 faults: list[Fault], trigger: int | Outgoing, stage_trigger: str) -> None:
+        self.s = session
+        self.id = session.ids.response()
+        self.settings = settings
+        self.answer = answer
+        self.faults = faults
+        self.trigger = trigger
+        self.stage_trigger = stage_trigger
+        self.output: list[Item] = []
+        self.item: Item | None = None
+        self.part_open = False
+        self.stream_open = False  # deltas started and their .done not sent yet
+        self.text_sent = ""
+        self.deltas_sent = 0
+        self.finished = False  # response.done queued
+        self.task: asyncio.Task[None] | None = None
+        self.created: Outgoing | None = None
+
+    # ---- rendering
+    def response_object(self, status: str, details: dict[str, Any] | None, with_usage: bool) -> dict[str, Any]:
+        st = self.settings
+        obj: dict[str, Any] = {
+            "object": "realtime.response", "id": self.id, "status": status, "status_details": details,
+            "output": [render(i, self.s.dialect) for i in self.output],
+            "conversation_id": self.s.conversation_id if st.in_conversation else None,
+            "usage": self._usage() if with_usage else None, "metadata": st.metadata,
+        }
+        modalities = ["audio"] if st.audio else ["text"]
+        if self.s.dialect is Dialect.GA:
+            obj.update(output_modalities=modalities, max_output_tokens=st.max_output_tokens,
+                       audio={"output": {"format": st.output_format.render(Dialect.GA), "voice": st.voice}})
+        else:
+            obj.update(modalities=["text", "audio"] if st.audio else ["text"], voice=st.voice,
+                       output_audio_format=st.output_format.value, temperature=st.temperature,
+                       max_output_tokens=st.max_output_tokens)
+        return obj
+
+    def _usage(self) -> dict[str, Any]:
+        in_audio = int(self.s.input_audio_ms_total / 100)
+        in_text = len(self.settings.instructions) // 4 + 4
+        out_audio = sum(int(i.audio_ms / 50) for i in self.output)
+        out_text = len(self.text_sent) // 4 + (1 if self.text_sent else 0)
+        return {
+            "total_tokens": in_audio + in_text + out_audio + out_text, "input_tokens": in_audio + in_text,
+            "output_tokens": out_audio + out_text,
+            "input_token_details": {"text_tokens": in_text, "audio_tokens": in_audio, "image_tokens": 0,
+                                    "cached_tokens": 0,
+                                    "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0, "image_tokens": 0}},
+            "output_token_details": {"text_tokens": out_text, "audio_tokens": out_audio},
+        }
+
+    # ---- sending
+    def _out(self, kind: Kind, stage: str | None = None, trigger: int | Outgoing | None = None, **fields: Any) -> Outgoing:
+        delay = self.s.latency.delay_ns(stage) if stage else 0
+        return Outgoing(event=self.s.event(kind, **fields), stage=stage, trigger=trigger, delay_ns=delay,
+                        response_id=self.id)
+
+    def _emit(self, kind: Kind, **fields: Any) -> Outgoing:
+        """Queue an event that is due at once; only delayed events are awaited (fewer loop turns)."""
+        return self.s.outbox.put(self._out(kind, **fields))
+
+    def _ids(self) -> dict[str, Any]:
+        assert self.item is not None
+        return {"response_id": self.id, "item_id": self.item.id, "output_index": len(self.output) - 1}
+
+    # ---- the run
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name=f"response {self.id}")
+
+    async def _run(self) -> None:
+        try:
+            self.created = self._out(K.RESPONSE_CREATED, stage="response_start", trigger=self.trigger,
+                                     response=self.response_object("in_progress", None, False))
+            self.created.note["after"] = self.stage_trigger
+            await self.s.outbox.send(self.created)
+            self._emit(K.RATE_LIMITS_UPDATED, rate_limits=RATE_LIMITS)
+            if isinstance(self.answer, ToolCall):
+                await self._stream_tool_call(self.answer)
+            else:
+                await self._stream_message(self.answer)
+        except asyncio.CancelledError:
+            pass  # the session closes what was open (cancel) or the socket is gone
+        except Exception as exc:  # noqa: BLE001 - a bug here must end this response, not the server
+            log.exception("harness sim: response %s failed", self.id)
+            self.s.trace.record("internal_error", self.s.session_id, response_id=self.id, error=repr(exc))
+            if not self.finished and not self.s.outbox.closed:
+                self.s.send_error(None, "The server had an error while processing your request.", type_="server_error")
+                details = {"type": "failed", "error": {"type": "server_error", "code": None}}
+                for out in self.closing_events("failed", details, None, None):
+                    self.s.outbox.put(out)
+
+    async def _open_item(self, item: Item) -> None:
+        self.output.append(item)
+        self.item = item
+        previous = None
+        if self.settings.in_conversation:
+            previous = self.s.conversation.add(item)
+        self._emit(K.OUTPUT_ITEM_ADDED, response_id=self.id, output_index=len(self.output) - 1,
+                         item=render(item, self.s.dialect))
+        if self.settings.in_conversation:
+            self._emit(K.ITEM_ADDED, previous_item_id=previous, item=render(item, self.s.dialect))
+
+    async def _stream_message(self, answer: SpokenAnswer) -> None:
+        st = self.settings
+        part_type = "audio" if st.audio else "text"
+        item = Item(self.s.ids.item(), "message", role="assistant", status="in_progress",
+                    parts=[{"type": part_type, "transcript": ""} if st.audio else {"type": "text", "text": ""}])
+        await self._open_item(item)
+        item.parts = []  # content is announced by content_part.added
+        part = {"type": part_type, "transcript": ""} if st.audio else {"type": "text", "text": ""}
+        self._emit(K.CONTENT_PART_ADDED, **self._ids(), content_index=0, part=dict(part))
+        item.parts = [part]
+        self.part_open = True
+        if st.audio:
+            fmt = st.output_format
+            audio = self.s.voice.audio(fmt, answer.audio_ms, answer.clip)
+            step = int(self.s.cfg.delta_ms * fmt.rate_hz / 1000) * fmt.bytes_per_sample
+            chunks = [audio[i:i + step] for i in range(0, len(audio), step)] or [b""]
+        else:
+            chunks = [b""] * max(1, math.ceil(answer.audio_ms / self.s.cfg.delta_ms))
+        texts = _split_text(answer.text, len(chunks))
+        self.stream_open = True
+        await self._stream(chunks, texts, answer.text)
+
+    async def _stream_tool_call(self, call: ToolCall) -> None:
+        item = Item(self.s.ids.item(), "function_call", status="in_progress", call_id=self.s.ids.call(),
+                    name=call.name, arguments="")
+        await self._open_item(item)
+        pieces = max(1, min(4, math.ceil(len(call.arguments) / 16)))
+        size = math.ceil(len(call.arguments) / pieces) or 1
+        texts = [call.arguments[i:i + size] for i in range(0, len(call.arguments), size)] or [""]
+        self.stream_open = True
+        await self._stream([b""] * len(texts), texts, call.arguments)
+
+    async def _stream(self, chunks: list[bytes], texts: list[str], full_text: str) -> None:
+        fire_at = [(f, min(f.after_deltas, len(chunks) - 1)) for f in self.faults]
+        slow_rtf: float | None = None
+        extra_ns = 0
+        previous: Outgoing | None = None
+        for index, (chunk, text) in enumerate(zip(chunks, texts)):
+            for fault in [f for f, at in fire_at if at == index]:
+                outcome = await self._fire(fault, full_text)
+                if outcome == "stop":
+                    return
+                if outcome == "slow":
+                    slow_rtf = fault.number("rtf")
+                if outcome == "stall":
+                    extra_ns += int(fault.number("ms") * 1e6)
+            previous = await self._send_delta(chunk, text, previous, slow_rtf, extra_ns)
+            extra_ns = 0
+        await self.close_open("completed", None, full_text)
+
+    async def _send_delta(self, chunk: bytes, text: str, previous: Outgoing | None,
+                          slow_rtf: float | None, extra_ns: int) -> Outgoing:
+        assert self.item is not None and self.created is not None
+        stage, trigger = ("first_audio", self.created) if previous is None else ("delta_gap", previous)
+        item, fmt = self.item, self.settings.output_format
+        if self.item.type == "function_call":
+            out = self._out(K.FUNCTION_CALL_ARGUMENTS_DELTA, stage, trigger, **self._ids(), call_id=item.call_id,
+                            delta=text)
+        elif self.settings.audio:
+            out = self._out(K.OUTPUT_AUDIO_DELTA, stage, trigger, **self._ids(), content_index=0,
+                            delta=base64.b64encode(chunk).decode("ascii"))
+            out.note["audio_ms"] = fmt.duration_ms(len(chunk))
+        else:
+            out = self._out(K.OUTPUT_TEXT_DELTA, stage, trigger, **self._ids(), content_index=0, delta=text)
+        if slow_rtf is not None and previous is not None:
+            out.delay_ns = int(slow_rtf * fmt.duration_ms(len(chunk)) * 1e6)
+            out.note["slow_audio_rtf"] = slow_rtf
+        out.delay_ns += extra_ns
+        if extra_ns:
+            out.note["stall_ns"] = extra_ns
+
+        def sent() -> None:
+            self.deltas_sent += 1
+            item.audio_ms += fmt.duration_ms(len(chunk)) if chunk else 0.0
+            if item.type == "function_call":
+                item.arguments = (item.arguments or "") + text
+            elif not self.settings.audio:
+                self.text_sent += text
+        out.on_sent = sent
+        await self.s.outbox.send(out)
+        if self.settings.audio and item.type == "message":
+            transcript = self._emit(K.OUTPUT_TRANSCRIPT_DELTA, **self._ids(), content_index=0, delta=text)
+            transcript.on_sent = lambda: setattr(self, "text_sent", self.text_sent + text)
+        return out
+
+    async def _fire(self, fault: Fault, full_text: str) -> str:
+        """Apply one fault; returns "stop" (the response ends here), "slow", "stall" or "go"."""
+        self.s.trace.record("fault", self.s.session_id, kind=fault.kind, response_id=self.id,
+                            after_deltas=self.deltas_sent, params=dict(fault.params))
+        kind = fault.kind
+        if kind == "drop_socket":
+            await self.s.outbox.send(Outgoing(action=self.s.abort_socket, response_id=self.id, note={"fault": kind}))
+            return "stop"
+        if kind == "close":
+            code = int(fault.number("code"))
+            await self.s.outbox.send(Outgoing(action=lambda: self.s.close_socket(code), response_id=self.id,
+                                              note={"fault": kind, "code": code}))
+            return "stop"
+        if kind == "malformed_json":
+            await self.s.outbox.send(Outgoing(raw='{"type": "response.output_audio.delta", "delta": "AAAA',
+                                              response_id=self.id, note={"fault": kind}))
+            return "go"
+        if kind in ("error_event", "failed"):
+            await self.s.outbox.send(Outgoing(event=self.s.error_event(
+                "server_error", fault.text("code"), "The server had an error while processing your request. "
+                "Sorry about that!", None, None), response_id=self.id, note={"fault": kind}))
+            if kind == "error_event":
+                return "go"
+            details = {"type": "failed", "error": {"type": "server_error", "code": fault.text("code")}}
+            await self.close_open("failed", details, None)
+            return "stop"
+        if kind == "incomplete":
+            details = {"type": "incomplete", "reason": fault.text("reason")}
+            await self.close_open("incomplete", details, None)
+            return "stop"
+        if kind == "cut_audio":
+            await self.close_open("completed", None, full_text)
+            return "stop"
+        if kind == "false_vad":
+            self.s.false_vad_trigger()
+            return "stop"
+        return "slow" if kind == "slow_audio" else "stall" if kind == "stall" else "go"
+
+    def closing_events(self, status: str, details: dict[str, Any] | None, final_text: str | None,
+                       target: tuple[int | Outgoing, int] | None) -> list[Outgoing]:
+        """The .done events for whatever is open, then response.done; all due at `target` if given.
+
+        `final_text` is the text the .done events carry (None: what was sent so far). An item that
+        did not complete is marked incomplete.
+        """
+        outs: list[Outgoing] = []
+        item = self.item
+        text = self.text_sent if final_text is None else final_text
+        item_status = "completed" if status == "completed" else "incomplete"
+        if item is not None and self.stream_open:
+            ids = self._ids()
+            if item.type == "function_call":
+                item.arguments = text
+                outs.append(self._out(K.FUNCTION_CALL_ARGUMENTS_DONE, **ids, call_id=item.call_id, name=item.name,
+                                      arguments=text))
+            elif self.settings.audio:
+                outs.append(self._out(K.OUTPUT_AUDIO_DONE, **ids, content_index=0))
+                outs.append(self._out(K.OUTPUT_TRANSCRIPT_DONE, **ids, content_index=0, transcript=text))
+            else:
+                outs.append(self._out(K.OUTPUT_TEXT_DONE, **ids, content_index=0, text=text))
+        if item is not None and self.part_open:
+            part = {"type": "audio", "transcript": text} if self.settings.audio else {"type": "text", "text": text}
+            item.parts = [part]
+            outs.append(self._out(K.CONTENT_PART_DONE, **self._ids(), content_index=0, part=dict(part)))
+        if item is not None:
+            item.status = item_status
+            outs.append(self._out(K.OUTPUT_ITEM_DONE, response_id=self.id, output_index=len(self.output) - 1,
+                                  item=render(item, self.s.dialect)))
+            if self.settings.in_conversation and self.s.dialect is Dialect.GA:
+                outs.append(self._out(K.ITEM_DONE, previous_item_id=self.s.conversation.previous_id(item.id),
+                                      item=render(item, self.s.dialect)))
+        done = self._out(K.RESPONSE_DONE, response=self.response_object(status, details, True))
+        done.note.update(status=status, reason=(details or {}).get("reason"))
+        outs.append(done)
+        if target is not None:
+            trigger, delay = target
+            for out in outs:
+                out.trigger, out.delay_ns = trigger, delay
+            done.stage = "cancel_ack"
+        self.stream_open = self.part_open = False
+        self.finished = True
+        self.s.response_finished(self)
+        return outs
+
+    async def close_open(self, status: str, details: dict[str, Any] | None,
+                         final_text: str | None) -> None:
+        """Finish the response from inside its own task (normal end, incomplete, failed, cut short)."""
+        for out in self.closing_events(status, details, final_text, None):
+            self.s.outbox.put(out)
+
+
+def tool_output_text(output: str) -> str:
+    """A short readable form of a function_call_output for the spoken follow-up."""
+    try:
+        value = json.loads(output)
+    except ValueError:
+        return output
+    return json.dumps(value, separators=(", ", ": ")) if not isinstance(value, str) else value

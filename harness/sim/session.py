@@ -1,0 +1,286 @@
+"""One simulated Realtime session: the state behind a connection and its reaction to each client event.
+
+Client frames arrive through `handle_text` with their arrival time; everything the session says
+goes through its `Outbox` on deadlines. Input audio, the VAD and commits live in `InputTurns`
+(turns.py); a response in progress is a `ResponseRun` (responder.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+from harness.protocol import (
+    Dialect,
+    Kind,
+    ProtocolValueError,
+    RemoteProtocolError,
+    decode_client,
+    make_event,
+)
+from harness.sim.answers import ToolCall, spoken_answer, tool_arguments, wants_tool
+from harness.sim.conversation import Conversation, Item, render
+from harness.sim.ids import IdMaker
+from harness.sim.items import parse_client_item
+from harness.sim.outbox import Outbox, Outgoing
+from harness.sim.responder import ResponseRun, tool_output_text
+from harness.sim.session_settings import (
+    SessionSettings,
+    apply_session_update,
+    parse_response_overrides,
+    render_session,
+)
+from harness.sim.turns import InputTurns
+
+if TYPE_CHECKING:
+    from harness.sim.server import ServerContext
+
+K = Kind
+
+
+class Session:
+    """State of one connection; `handle_text` / `handle_binary` are called by the server loop."""
+
+    def __init__(self, ctx: ServerContext, ws: Any, dialect: Dialect, index: int, model: str) -> None:
+        self.ctx = ctx
+        self.cfg = ctx.cfg
+        self.trace = ctx.trace
+        self.voice = ctx.voice
+        self.ws = ws
+        self.dialect = dialect
+        self.index = index
+        self.ids = IdMaker()
+        self.session_id = self.ids.session()
+        self.conversation_id = self.ids.conversation()
+        self.latency = self.cfg.latency_model.sampler(self.cfg.seed, index)
+        self.faults = self.cfg.fault_plan.chooser(self.cfg.seed, index)
+        self.rng = random.Random(f"{self.cfg.seed}:answers:{index}")
+        self.settings = SessionSettings.default(dialect, model)
+        self.created_at_s = time.time()
+        self.conversation = Conversation()
+        self.outbox = Outbox(ws.send, self.trace, self.session_id, self.cfg.outbox_limit)
+        self.turns = InputTurns(self)
+        self.active: ResponseRun | None = None
+        self.out_of_band: dict[str, ResponseRun] = {}
+        self.responses_started = 0
+        self.assistant_audio_present = False
+
+    # ---- output helpers
+    def event(self, kind: Kind, **fields: Any) -> dict[str, Any]:
+        return make_event(kind, self.dialect, event_id=self.ids.event(), **fields).to_dict()
+
+    def error_event(self, type_: str, code: str | None, message: str, param: str | None,
+                    client_event_id: str | None) -> dict[str, Any]:
+        return self.event(K.ERROR, error={"type": type_, "code": code, "message": message, "param": param,
+                                          "event_id": client_event_id})
+
+    def send_error(self, code: str | None, message: str, param: str | None = None,
+                   client_event_id: str | None = None, type_: str = "invalid_request_error") -> None:
+        self.trace.record("error", self.session_id, code=code, param=param)
+        self.outbox.put(Outgoing(event=self.error_event(type_, code, message, param, client_event_id)))
+
+    def put(self, kind: Kind, **fields: Any) -> Outgoing:
+        return self.outbox.put(Outgoing(event=self.event(kind, **fields)))
+
+    @property
+    def input_audio_ms_total(self) -> float:
+        return self.turns.input_ms
+
+    # ---- lifecycle
+    def open(self) -> None:
+        self.put(K.SESSION_CREATED, session=render_session(self))
+        if self.dialect is Dialect.BETA:
+            self.put(K.CONVERSATION_CREATED, conversation={"id": self.conversation_id, "object": "realtime.conversation"})
+
+    async def abort_socket(self) -> None:
+        """Fault: drop the TCP connection without a close frame."""
+        transport = getattr(self.ws, "transport", None)
+        if transport is not None:
+            transport.abort()
+        self.outbox.close()
+
+    async def close_socket(self, code: int, reason: str = "") -> None:
+        self.outbox.close()
+        await self.ws.close(code, reason)
+
+    def shutdown(self) -> None:
+        for run in [self.active, *self.out_of_band.values()]:
+            if run is not None and run.task is not None:
+                run.task.cancel()
+        self.outbox.close()
+
+    # ---- input
+    def handle_binary(self, size: int) -> None:
+        self.send_error("invalid_event", f"Binary frames are not supported ({size} bytes received); "
+                        "send each event as a JSON text frame.")
+
+    def handle_text(self, text: str, t_ns: int) -> None:
+        try:
+            event = decode_client(text, self.dialect)
+        except RemoteProtocolError as exc:
+            self.send_error(exc.code, exc.message)
+            return
+        client_event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+        if self.cfg.discard and event.kind is not K.SESSION_UPDATE:
+            return
+        handler = _HANDLERS.get(event.kind)
+        if handler is None or (event.name_dialect is not None and event.name_dialect is not self.dialect):
+            self.send_error("invalid_value", f"Invalid value: '{event.type}'. Supported values are: "
+                            f"{', '.join(sorted(_client_names(self.dialect)))}.", "type", client_event_id)
+            return
+        try:
+            handler(self, event.fields, t_ns, client_event_id)
+        except ProtocolValueError as exc:
+            self.send_error(exc.code, exc.message, exc.param, client_event_id)
+
+    # ---- client events
+    def _session_update(self, fields: dict[str, Any], t_ns: int, eid: str | None) -> None:
+        session = fields.get("session")
+        if not isinstance(session, dict):
+            raise ProtocolValueError("missing_required_parameter", "session", "Missing required parameter: 'session'.")
+        self.settings = apply_session_update(self, session)
+        self.turns.configure()
+        self.put(K.SESSION_UPDATED, session=render_session(self))
+
+    def _append(self, fields: dict[str, Any], t_ns: int, eid: str | None) -> None:
+        self.turns.append(fields.get("audio"), t_ns, eid)
+
+    def _commit(self, fields: dict[str, Any], t_ns: int, eid: str | None) -> None:
+        self.turns.manual_commit(t_ns, eid)
+
+    def _clear(self, fields: dict[str, Any], t_ns: int, eid: str | None) -> None:
+        self.turns.clear()
+        self.put(K.CLEARED)
+
+    def _item_create(self, fields: dict[str, Any], t_ns: int, eid: str | None) -> None:
+        item = parse_client_item(fields.get("item"), self.ids, self.conversation)
+        previous = fields.get("previous_item_id")
+        if previous is not None and not isinstance(previous, str):
+            raise ProtocolValueError("invalid_type", "previous_item_id", "Invalid type for 'previous_item_id': expected a string.")
+        before = self.conversation.add(item, previous)
+        self.announce_item(item, before)
+
+    def announce_item(self, item: Item, previous_id: str | None) -> None:
+        wire = render(item, self.dialect)
+        self.put(K.ITEM_ADDED, previous_item_id=previous_id, item=wire)
+        if self.dialect is Dialect.GA:
+            self.put(K.ITEM_DONE, previous_item_id=previous_id, item=wire)
+
+    def _item_truncate(self, fields: dict[str, Any], t_ns: int, eid: str | None) -> None:
+        item_id = _id_param(fields, "item_id")
+        item = self.conversation.truncate(item_id, fields.get("content_index"), fields.get("audio_end_ms"))
+        self.put(K.ITEM_TRUNCATED, item_id=item.id, content_index=0, audio_end_ms=fields["audio_end_ms"])
+
+    def _item_delete(self, fields: dict[str, Any], t_ns: int, eid: str | None) -> None:
+        item_id = _id_param(fields, "item_id")
+        self.conversation.delete(item_id)
+        self.put(K.ITEM_DELETED, item_id=item_id)
+
+    def _item_retrieve(self, fields: dict[str, Any], t_ns: int, eid: str | None) -> None:
+        item = self.conversation.retrieve(_id_param(fields, "item_id"))
+        self.put(K.ITEM_RETRIEVED, item=render(item, self.dialect, with_audio=True))
+
+    def _response_create(self, fields: dict[str, Any], t_ns: int, eid: str | None) -> None:
+        settings = parse_response_overrides(self, fields.get("response"))
+        if settings.in_conversation and self.active is not None:
+            raise ProtocolValueError(
+                "conversation_already_has_active_response", None,
+                f"Conversation already has an active response in progress: {self.active.id}. "
+                "Wait until the response is finished before creating a new one.")
+        self.start_response(settings, t_ns, "response.create")
+
+    def _response_cancel(self, fields: dict[str, Any], t_ns: int, eid: str | None) -> None:
+        wanted = _id_param(fields, "response_id", required=False)
+        run = self.out_of_band.get(wanted) if wanted else self.active
+        if run is None and wanted and self.active is not None and self.active.id == wanted:
+            run = self.active
+        if run is None or run.finished:
+            raise ProtocolValueError("response_cancel_not_active", None, "Cancellation failed: no active response found")
+        self.cancel_response(run, "client_cancelled", t_ns)
+
+    def _output_clear(self, fields: dict[str, Any], t_ns: int, eid: str | None) -> None:
+        # WebRTC/SIP only on the real service; over WebSocket there is no server-side playout buffer
+        raise ProtocolValueError("invalid_value", "type",
+                                 "output_audio_buffer.clear is only supported for WebRTC and SIP connections.")
+
+    # ---- responses
+    def start_response(self, settings: Any, trigger: int | Outgoing, after: str) -> ResponseRun:
+        self.responses_started += 1
+        answer = self._plan_answer(settings)
+        run = ResponseRun(self, settings, answer, self.faults.next_response(), trigger, after)
+        if settings.in_conversation:
+            self.active = run
+        else:
+            self.out_of_band[run.id] = run
+        self.trace.record("response", self.session_id, response_id=run.id, number=self.responses_started,
+                          after=after, answer=type(answer).__name__, faults=[f.describe() for f in run.faults])
+        run.start()
+        return run
+
+    def _plan_answer(self, settings: Any) -> Any:
+        items = self.conversation.items
+        if items and items[-1].type == "function_call_output":
+            return spoken_answer(self.cfg.reply_text, self.cfg.ms_per_char, None,
+                                 tool_output_text(items[-1].output or ""), self.rng, self.voice.clip_count)
+        transcript = self.turns.last_transcript
+        tool = wants_tool(self.cfg.function_call, settings.tools, settings.tool_choice, transcript,
+                          self.responses_started)
+        if tool is not None:
+            return ToolCall(tool["name"], tool_arguments(self.cfg.function_call, tool, transcript))
+        return spoken_answer(self.cfg.reply_text, self.cfg.ms_per_char, transcript, None, self.rng,
+                             self.voice.clip_count)
+
+    def cancel_response(self, run: ResponseRun, reason: str, trigger: int | Outgoing) -> None:
+        """Stop `run` now; its .done events and response.done (cancelled) are due cancel_ack later."""
+        if run.task is not None:
+            run.task.cancel()
+        self.outbox.drop(run.id)
+        delay = self.latency.delay_ns("cancel_ack")
+        outs = run.closing_events("cancelled", {"type": "cancelled", "reason": reason}, None, (trigger, delay))
+        for out in outs:
+            self.outbox.put(out)
+
+    def response_finished(self, run: ResponseRun) -> None:
+        if self.active is run:
+            self.active = None
+        self.out_of_band.pop(run.id, None)
+        if any(i.audio_ms > 0 for i in run.output):
+            self.assistant_audio_present = True
+        self.turns.response_finished()
+
+    def false_vad_trigger(self) -> None:
+        """Fault: the VAD "hears" speech in silent input and barges in on the active response."""
+        self.turns.false_start()
+
+
+def _id_param(fields: dict[str, Any], key: str, required: bool = True) -> Any:
+    value = fields.get(key)
+    if value is None and required:
+        raise ProtocolValueError("missing_required_parameter", key, f"Missing required parameter: '{key}'.")
+    if value is not None and not isinstance(value, str):
+        raise ProtocolValueError("invalid_type", key,
+                                 f"Invalid type for '{key}': expected a string, but got {type(value).__name__}.")
+    return value
+
+
+def _client_names(dialect: Dialect) -> set[str]:
+    from harness.protocol.catalogue import CATALOGUE, CLIENT
+
+    return {name for spec in CATALOGUE if spec.side == CLIENT for name in [spec.wire_name(dialect)] if name}
+
+
+_HANDLERS = {
+    K.SESSION_UPDATE: Session._session_update,
+    K.INPUT_AUDIO_APPEND: Session._append,
+    K.INPUT_AUDIO_COMMIT: Session._commit,
+    K.INPUT_AUDIO_CLEAR: Session._clear,
+    K.ITEM_CREATE: Session._item_create,
+    K.ITEM_TRUNCATE: Session._item_truncate,
+    K.ITEM_DELETE: Session._item_delete,
+    K.ITEM_RETRIEVE: Session._item_retrieve,
+    K.RESPONSE_CREATE: Session._response_create,
+    K.RESPONSE_CANCEL: Session._response_cancel,
+    K.OUTPUT_AUDIO_BUFFER_CLEAR: Session._output_clear,
+}

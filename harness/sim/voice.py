@@ -1,0 +1,77 @@
+"""The simulator's spoken answers: wire audio of a given length in any output format.
+
+`tone` is a harmonic tone with a syllable-like envelope (about 4 syllables a second with short
+gaps), so an energy VAD or a listener hears "speech" and silence-based checks behave as with a
+voice. `corpus` loops real corpus recordings. Either way the audio is rendered once per format
+and then sliced, so answering costs no DSP while sessions run.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from harness.audio import to_wire
+from harness.protocol import AudioFormat
+
+if TYPE_CHECKING:
+    from harness.corpus import Utterance
+
+SOURCE_RATE_HZ = 24000
+LOOP_S = 12.0
+
+
+def _tone_loop() -> np.ndarray:
+    t = np.arange(int(LOOP_S * SOURCE_RATE_HZ)) / SOURCE_RATE_HZ
+    # a gently gliding pitch around 170 Hz with a few harmonics, like a vowel
+    pitch = 170.0 + 20.0 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(pitch) / SOURCE_RATE_HZ
+    wave = sum(np.sin(k * phase) / k for k in range(1, 6))
+    # syllables: 4.2 per second, each a raised-cosine bump, with a 25 % gap between them
+    syllable = (t * 4.2) % 1.0
+    envelope = np.where(syllable < 0.75, np.sin(np.pi * syllable / 0.75) ** 2, 0.0)
+    samples = 0.25 * 32767 * wave / 2.3 * envelope
+    return samples.astype(np.int16)
+
+
+class AnswerVoice:
+    """Wire audio for answers; `audio(fmt, duration_ms, offset)` returns bytes, loops as needed."""
+
+    def __init__(self, utterances: list["Utterance"] | None = None) -> None:
+        self._utterances = [u for u in (utterances or []) if u.kind == "speech"]
+        self._loops: dict[tuple[AudioFormat, int], bytes] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def clip_count(self) -> int:
+        return max(1, len(self._utterances))
+
+    def _loop(self, fmt: AudioFormat, clip: int) -> bytes:
+        key = (fmt, clip % self.clip_count if self._utterances else 0)
+        with self._lock:
+            cached = self._loops.get(key)
+        if cached is None:
+            if self._utterances:
+                cached = self._utterances[key[1]].wire(fmt)
+            else:
+                cached = to_wire(_tone_loop(), SOURCE_RATE_HZ, fmt)
+            with self._lock:
+                cached = self._loops.setdefault(key, cached)
+        return cached
+
+    def prepare(self, formats: list[AudioFormat] | None = None) -> None:
+        """Render every loop now, before sessions start."""
+        for fmt in formats or list(AudioFormat):
+            for clip in range(self.clip_count):
+                self._loop(fmt, clip)
+
+    def audio(self, fmt: AudioFormat, duration_ms: int, clip: int = 0) -> bytes:
+        """`duration_ms` of answer audio in `fmt` (whole samples), from loop `clip`."""
+        loop = self._loop(fmt, clip)
+        n_bytes = int(duration_ms * fmt.rate_hz / 1000) * fmt.bytes_per_sample
+        if n_bytes <= len(loop):
+            return loop[:n_bytes]
+        repeats = -(-n_bytes // len(loop))
+        return (loop * repeats)[:n_bytes]

@@ -1,0 +1,56 @@
+"""Shared fixtures: the embedded simulator on 127.0.0.1, started in a background thread.
+
+Usage in any test:
+
+    def test_something(sim):                       # default SimConfig()
+        ws = websockets.sync.client.connect(sim.url)   # "ws://127.0.0.1:PORT/v1/realtime"
+        ...
+        sim.trace.select("send", stage="first_audio")  # server-side truth (perf_counter_ns times)
+
+    def test_other(sim_factory):                   # your own settings; several servers allowed
+        sim = sim_factory(SimConfig(latency={"first_audio": "fixed:300"}, faults=["drop_socket:after_deltas=2"]))
+        sim = sim_factory(seed=3, delta_ms=50)     # keyword arguments build the SimConfig for you
+
+`sim.url` is the WebSocket URL, `sim.port` the port, `sim.trace` the `ServerTrace` (records with
+`rec`, `session`, `t_ns`; `send` records of delayed stages carry `stage`, `trigger_ns`,
+`delay_ns`, `target_ns`, `sent_ns`). Every simulator a test started is stopped when it ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from harness.sim import SimConfig
+
+
+@pytest.fixture
+def sim_factory() -> Iterator[Callable[..., Any]]:
+    """`sim_factory(cfg: SimConfig | None = None, **config_kwargs)` -> a running simulator (`.url`, `.trace`)."""
+    # imported here so that a broken simulator fails only the tests that use it
+    from harness.sim import SimConfig, start_in_thread
+
+    stack: list[Any] = []
+
+    def start(cfg: SimConfig | None = None, **kwargs: Any) -> Any:
+        if cfg is None:
+            cfg = SimConfig(**kwargs)
+        elif kwargs:
+            cfg = cfg.with_overrides(**kwargs)
+        manager = start_in_thread(cfg, host="127.0.0.1", port=0)
+        running = manager.__enter__()
+        stack.append(manager)
+        return running
+
+    yield start
+    while stack:
+        stack.pop().__exit__(None, None, None)
+
+
+@pytest.fixture
+def sim(sim_factory: Callable[..., Any]) -> Any:
+    """A simulator with the default SimConfig (fixed latencies, no faults)."""
+    return sim_factory()

@@ -1,0 +1,184 @@
+"""Every fault kind, injected by rule, produces exactly the incident it names (and only for the chosen responses)."""
+
+from __future__ import annotations
+
+import pytest
+from sim_client import NAMES, RawClient, burst_audio, types
+from websockets.exceptions import ConnectionClosed
+
+from harness.protocol import AudioFormat
+from harness.sim import SimConfig
+
+REPLY = "One two three four five six seven eight nine ten eleven twelve."  # 64 chars -> 3.8 s -> 39 deltas
+FAST = {"first_audio": "fixed:10", "delta_gap": "fixed:5"}
+
+
+def _start(sim_factory, fault: str, dialect: str = "ga", latency: dict | None = None, **cfg) -> RawClient:
+    sim = sim_factory(SimConfig(faults=[fault], reply_text=REPLY, latency=latency or FAST, **cfg))
+    client = RawClient(sim.url, dialect)
+    client.sim = sim  # type: ignore[attr-defined]
+    client.until("session.created")
+    client.configure(AudioFormat.PCM16, turn_detection=None)
+    client.send("response.create")
+    return client
+
+
+def _audio_deltas(events: list[dict], dialect: str = "ga") -> list[dict]:
+    return [e for e in events if e["type"] == NAMES[dialect]["audio_delta"]]
+
+
+def _until_closed(client: RawClient) -> tuple[list[dict], ConnectionClosed]:
+    got = []
+    with pytest.raises(ConnectionClosed) as info:
+        while True:
+            got.append(client.recv(timeout=10))
+    return got, info.value
+
+
+def test_drop_socket_aborts_the_connection_after_n_deltas(sim_factory) -> None:
+    client = _start(sim_factory, "drop_socket:after_deltas=3")
+    events, closed = _until_closed(client)
+    assert len(_audio_deltas(events)) == 3 and "response.done" not in types(events)
+    assert closed.rcvd is None  # no close frame: the TCP connection was dropped
+
+
+@pytest.mark.parametrize("code", [1000, 1011, 4000])
+def test_close_sends_the_configured_close_code_mid_response(sim_factory, code: int) -> None:
+    client = _start(sim_factory, f"close:code={code},after_deltas=2")
+    events, closed = _until_closed(client)
+    assert len(_audio_deltas(events)) == 2 and closed.rcvd is not None and closed.rcvd.code == code
+
+
+def test_stall_pauses_the_deltas_for_the_configured_time_then_completes(sim_factory) -> None:
+    client = _start(sim_factory, "stall:after_deltas=2,ms=400")
+    events = client.until("response.done")
+    assert events[-1]["response"]["status"] == "completed"
+    deltas = [r for r in client.sim.trace.records if r.get("type") == "response.output_audio.delta"]
+    assert deltas[2]["stall_ns"] == 400_000_000 and deltas[2]["delay_ns"] == 405_000_000
+    received = _audio_deltas(events)
+    assert received[2]["_t_ns"] - received[1]["_t_ns"] >= 400_000_000
+
+
+def test_malformed_json_is_one_broken_frame_in_an_otherwise_complete_response(sim_factory) -> None:
+    client = _start(sim_factory, "malformed_json:after_deltas=1")
+    events = client.until("response.done")
+    broken = [e for e in events if e["type"] == "<malformed>"]
+    assert len(broken) == 1 and events[-1]["response"]["status"] == "completed"
+    assert types(events).index("<malformed>") > types(events).index("response.output_audio.delta")
+
+
+def test_error_event_is_a_server_error_and_the_response_carries_on(sim_factory) -> None:
+    client = _start(sim_factory, "error_event:after_deltas=1")
+    events = client.until("response.done")
+    errors = [e for e in events if e["type"] == "error"]
+    assert [e["error"]["type"] for e in errors] == ["server_error"]
+    assert events[-1]["response"]["status"] == "completed"
+
+
+def test_failed_ends_the_response_failed_after_an_error_event(sim_factory) -> None:
+    client = _start(sim_factory, "failed:after_deltas=2")
+    events = client.until("response.done")
+    assert "error" in types(events)
+    response = events[-1]["response"]
+    assert response["status"] == "failed"
+    assert response["status_details"] == {"type": "failed", "error": {"type": "server_error", "code": "server_error"}}
+
+
+@pytest.mark.parametrize("reason", ["max_output_tokens", "content_filter"])
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_incomplete_ends_the_response_with_the_reason_and_an_incomplete_item(sim_factory, reason: str,
+                                                                              dialect: str) -> None:
+    client = _start(sim_factory, f"incomplete:reason={reason},after_deltas=2", dialect)
+    events = client.until("response.done")
+    assert len(_audio_deltas(events, dialect)) == 2
+    response = events[-1]["response"]
+    assert response["status"] == "incomplete"
+    assert response["status_details"] == {"type": "incomplete", "reason": reason}
+    assert response["output"][0]["status"] == "incomplete"
+
+
+def test_cut_audio_stops_the_audio_early_but_reports_the_full_transcript(sim_factory) -> None:
+    client = _start(sim_factory, "cut_audio:after_deltas=4")
+    events = client.until("response.done")
+    assert len(_audio_deltas(events)) == 4  # of 39
+    transcript_done = [e for e in events if e["type"] == "response.output_audio_transcript.done"][0]
+    assert transcript_done["transcript"] == REPLY
+    assert "response.output_audio.done" in types(events)
+    assert events[-1]["response"]["status"] == "completed"
+
+
+def test_slow_audio_spaces_deltas_by_rtf_times_their_duration(sim_factory) -> None:
+    client = _start(sim_factory, "slow_audio:rtf=1.5,after_deltas=0")
+    client.until("response.done")
+    deltas = [r for r in client.sim.trace.records if r.get("type") == "response.output_audio.delta"]
+    gaps = {r["delay_ns"] for r in deltas[1:-1]}
+    assert gaps == {150_000_000}  # 100 ms deltas, 1.5 x slower than real time
+    assert all(r["slow_audio_rtf"] == 1.5 for r in deltas[1:])
+
+
+def test_false_vad_cancels_with_turn_detected_on_silent_input(sim_factory) -> None:
+    sim = sim_factory(SimConfig(faults=["false_vad:after_deltas=3,nth=1"], reply_text=REPLY, latency=FAST))
+    fmt = AudioFormat.PCM16
+    client = RawClient(sim.url)
+    client.until("session.created")
+    client.configure(fmt)
+    client.append(burst_audio(fmt, [("speech", 400), ("silence", 300)]), fmt)
+    events = client.until("response.done")
+    started = [e for e in events if e["type"] == "input_audio_buffer.speech_started"]
+    assert len(started) == 2  # the real one, then the false trigger during the response
+    assert events[-1]["response"]["status_details"] == {"type": "cancelled", "reason": "turn_detected"}
+    assert len(_audio_deltas(events)) == 3
+    # the caller keeps streaming silence: the VAD stops the phantom turn and answers it (the incident)
+    client.append(burst_audio(fmt, [("silence", 400)]), fmt)
+    rest = client.until("response.done")
+    assert [e["item_id"] for e in rest if e["type"] == "input_audio_buffer.speech_stopped"] == [started[1]["item_id"]]
+    assert rest[-1]["response"]["status"] == "completed"
+    assert [r["kind"] for r in sim.trace.records if r["rec"] == "fault"] == ["false_vad"]
+
+
+def test_noise_during_playout_with_a_low_threshold_barges_in_and_a_high_one_does_not(sim_factory) -> None:
+    import numpy as np
+
+    from harness.audio import to_wire
+
+    fmt = AudioFormat.PCM16
+    noise = to_wire((np.random.default_rng(1).standard_normal(24000) * 10 ** (-45 / 20) * 32767).astype(np.int16),
+                    24000, fmt)
+    outcomes = {}
+    for threshold in (0.3, 0.7):
+        sim = sim_factory(SimConfig(reply_text=REPLY, latency={"first_audio": "fixed:10", "delta_gap": "fixed:40"}))
+        client = RawClient(sim.url)
+        client.until("session.created")
+        client.configure(fmt, turn_detection={"type": "server_vad", "threshold": threshold,
+                                              "silence_duration_ms": 200, "prefix_padding_ms": 300})
+        client.append(burst_audio(fmt, [("speech", 400), ("silence", 300)], dbfs=-12), fmt)
+        client.until("response.output_audio.delta")
+        client.append(noise, fmt)
+        done = client.until("response.done")[-1]["response"]
+        outcomes[threshold] = (done["status"], (done["status_details"] or {}).get("reason"))
+        client.close()
+    assert outcomes == {0.3: ("cancelled", "turn_detected"), 0.7: ("completed", None)}
+
+
+def test_probability_zero_never_fires_and_nth_fires_once(sim_factory) -> None:
+    sim = sim_factory(SimConfig(faults=["drop_socket:p=0", "incomplete:nth=2"], reply_text="Hi.", latency=FAST))
+    client = RawClient(sim.url)
+    client.until("session.created")
+    client.configure(AudioFormat.PCM16, turn_detection=None)
+    statuses = []
+    for _ in range(3):
+        client.send("response.create")
+        statuses.append(client.until("response.done")[-1]["response"]["status"])
+    assert statuses == ["completed", "incomplete", "completed"]
+
+
+def test_discard_mode_accepts_the_session_and_audio_and_answers_nothing_else(sim_factory) -> None:
+    sim = sim_factory(SimConfig(discard=True))
+    client = RawClient(sim.url)
+    client.until("session.created")
+    client.configure(AudioFormat.PCM16)
+    fmt = AudioFormat.PCM16
+    client.append(burst_audio(fmt, [("speech", 500), ("silence", 500)]), fmt)
+    client.send("input_audio_buffer.commit")
+    client.send("response.create")
+    assert client.quiet_for(0.5) == []
