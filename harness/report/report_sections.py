@@ -1,0 +1,97 @@
+"""The report's text sections: header with SLO verdicts, banners, percentile and breakdown tables.
+
+The percentile table carries each shown number's exact value in a `data-value` attribute, so a
+test (or a script scraping the page) can check it against the records without rounding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from harness.report.html_page import esc, fmt_num, table
+from harness.report.run_files import RunFiles
+from harness.report.stats import STAT_NAMES, metric_stats, percentile_table, status_counts
+
+
+def header_html(files: RunFiles, versions_fallback: dict[str, Any] | None) -> str:
+    facts = files.header_facts(versions_fallback)
+    rows = "".join(f"<tr><td>{esc(k)}</td><td>{esc(v) if v not in (None, '') else '—'}</td></tr>" for k, v in facts)
+    return f'<table class="kv">{rows}</table>'
+
+
+def verdict_html(summary: dict[str, Any] | None) -> str:
+    """Overall banner plus one row per SLO: value against threshold, pass or fail."""
+    if summary is None:
+        return '<div class="banner warn">No summary.json in this run directory: SLOs were not evaluated.</div>'
+    passed = bool(summary.get("passed"))
+    banner = (f'<div class="banner {"good" if passed else "bad"}">'
+              f'{"PASSED" if passed else "FAILED"}: exit code {esc(summary.get("exit_code"))}</div>')
+    slos = summary.get("slos") or []
+    if not slos:
+        return banner + '<p class="muted">No SLOs were set for this run.</p>'
+    rows = []
+    for slo in slos:
+        verdict = '<span class="pass">pass</span>' if slo.get("passed") else '<span class="fail">FAIL</span>'
+        rows.append((esc(slo.get("expr")), fmt_num(slo.get("value")),
+                     f"{esc(slo.get('op'))} {fmt_num(slo.get('threshold'))}", verdict))
+    return banner + table(["SLO", "value", "threshold", "verdict"], rows, raw_html_columns=(0, 1, 2, 3))
+
+
+def pacing_banner_html(summary: dict[str, Any] | None) -> str:
+    pacing = (summary or {}).get("pacing") or {}
+    if pacing.get("passed", True):
+        return ""
+    return ('<div class="banner bad">Pacing gate FAILED: send lateness p99 '
+            f"{fmt_num(pacing.get('p99_ms'), 2)} ms exceeds the limit of {fmt_num(pacing.get('limit_ms'), 2)} ms. "
+            "The load generator could not keep real time, so the latencies of this run are not trustworthy; "
+            "use fewer users per process (--processes) or a less loaded machine.</div>")
+
+
+def status_html(turns: pd.DataFrame) -> str:
+    counts = status_counts(turns)
+    keys = ["total", "ok", "timeout", "error", "invalid_pacing"]
+    keys += [k for k in counts if k not in keys]
+    return table(keys, [[counts.get(k, 0) for k in keys]], numeric=[True] * len(keys))
+
+
+def percentile_table_html(turns: pd.DataFrame) -> str:
+    """Every metric: count, p50, p90, p95, p99, max, timeouts (exact values in data-value)."""
+    stats = percentile_table(turns)
+    columns = ("count",) + STAT_NAMES + ("timeouts",)
+    head = "<th>metric</th>" + "".join(f"<th>{esc(c)}</th>" for c in columns)
+    body = []
+    for metric, row in stats.iterrows():
+        muted = ' class="muted"' if row["count"] == 0 else ""
+        cells = [f"<td>{esc(metric)}</td>"]
+        for column in columns:
+            value = row[column]
+            exact = "" if value is None or pd.isna(value) else repr(float(value))
+            cells.append(f'<td class="num" data-metric="{esc(metric)}" data-stat="{column}" '
+                         f'data-value="{exact}">{fmt_num(value)}</td>')
+        body.append(f"<tr{muted}>{''.join(cells)}</tr>")
+    return f'<table id="percentiles"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def breakdown_html(turns: pd.DataFrame, metric: str, by: tuple[str, ...] = ("scenario", "format")) -> str:
+    """p50/p95/p99 of one metric per group: which scenario or format is slow."""
+    measured = turns[turns[metric].notna()]
+    if measured.empty:
+        return f'<p class="muted">No turn measured {esc(metric)}.</p>'
+    rows = []
+    for key, group in measured.groupby([measured[c].fillna("?") for c in by], sort=True):
+        stats = metric_stats(group[metric])
+        rows.append(list(key) + [stats["count"], stats["p50"], stats["p95"], stats["p99"], stats["max"]])
+    headers = list(by) + ["count", "p50", "p95", "p99", "max"]
+    return table(headers, rows, numeric=[False] * len(by) + [True] * 5)
+
+
+def pacing_table_html(summary: dict[str, Any] | None, turns: pd.DataFrame) -> str:
+    pacing = (summary or {}).get("pacing") or {}
+    worst = turns["send_lateness_max_ms"].max()
+    rows = [("p50 (ms)", pacing.get("p50_ms")), ("p99 (ms)", pacing.get("p99_ms")), ("max (ms)", pacing.get("max_ms")),
+            ("limit (ms)", pacing.get("limit_ms")), ("gate", "passed" if pacing.get("passed", True) else "FAILED"),
+            ("worst turn max (ms)", None if pd.isna(worst) else float(worst)),
+            ("turns flagged invalid_pacing", int((turns["status"] == "invalid_pacing").sum()))]
+    return table(["send lateness", "value"], [(k, fmt_num(v, 2)) for k, v in rows])

@@ -1,0 +1,81 @@
+"""The non-tabular files of a run directory: settings, summary, traces and incident bundles.
+
+Layout in docs/contracts.md section 6. Every file except the turn table is optional: a report
+of a run that was killed halfway still shows what is there, and says what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.report.errors import ReportInputError
+from harness.trace import redact_url
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ReportInputError(f"{path}: not valid JSON ({exc}); rewrite it or delete it to report without it") from exc
+    return data if isinstance(data, dict) else None
+
+
+@dataclass
+class RunFiles:
+    """What a run directory holds besides its turn table."""
+
+    run_dir: Path
+    run: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] | None = None
+    bundles: dict[str, Path] = field(default_factory=dict)   # "<session>-<turn>" -> bundle folder
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> "RunFiles":
+        run_dir = Path(run_dir)
+        summary = _read_json(run_dir / "summary.json")
+        run = dict((summary or {}).get("run") or {})
+        run.update(_read_json(run_dir / "run.json") or {})
+        if isinstance(run.get("target"), str):
+            run["target"] = redact_url(run["target"])  # again: a report must never show a key
+        bundles = {}
+        incidents = run_dir / "incidents"
+        if incidents.is_dir():
+            bundles = {p.name: p for p in sorted(incidents.iterdir()) if p.is_dir()}
+        return cls(run_dir=run_dir, run=run, summary=summary, bundles=bundles)
+
+    def trace_for(self, worker: Any, session_id: Any, turn: Any = None) -> Path | None:
+        """The session's trace: its bundle's trace.jsonl, else traces/<worker>-<session>.jsonl."""
+        if turn is not None:
+            bundle = self.bundles.get(f"{session_id}-{turn}")
+            if bundle is not None and (bundle / "trace.jsonl").is_file():
+                return bundle / "trace.jsonl"
+        candidate = self.run_dir / "traces" / f"{worker}-{session_id}.jsonl"
+        if candidate.is_file():
+            return candidate
+        matches = sorted((self.run_dir / "traces").glob(f"*-{session_id}.jsonl"))
+        return matches[0] if matches else None
+
+    def header_facts(self, versions_fallback: dict[str, Any] | None = None) -> list[tuple[str, Any]]:
+        """(label, value) pairs for the report header, in reading order."""
+        run = self.run
+        duration = run.get("duration_s")
+        if duration is None and run.get("ended_wall_s") and run.get("started_wall_s"):
+            duration = float(run["ended_wall_s"]) - float(run["started_wall_s"])
+        scenarios = run.get("scenarios")
+        if isinstance(scenarios, dict):
+            scenarios = ", ".join(f"{k}:{v}" for k, v in scenarios.items())
+        versions = run.get("versions") or versions_fallback or {}
+        if isinstance(versions, dict):
+            versions = ", ".join(f"{k} {v}" for k, v in versions.items())
+        return [
+            ("run", run.get("run_id") or self.run_dir.name), ("target", run.get("target")),
+            ("dialect", run.get("dialect")), ("format", run.get("format")), ("corpus", run.get("corpus")),
+            ("scenarios", scenarios), ("users", run.get("users")),
+            ("duration", f"{float(duration):.0f} s" if duration is not None else None),
+            ("versions", versions),
+        ]
