@@ -27,7 +27,7 @@ h1{font-size:1.5rem;margin:8px 0 4px}h2{font-size:1.2rem;margin:28px 0 8px;borde
 h3{font-size:1rem;margin:16px 0 6px}
 table{border-collapse:collapse;font-size:.85rem;background:#fff;margin:6px 0}
 th,td{border:1px solid #dde1e7;padding:3px 8px;text-align:left;vertical-align:top}
-th{background:#eef1f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#eef1f5}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .muted{color:#7a8291}.pass{color:#126b2f;font-weight:600}.fail{color:#b3261e;font-weight:600}
 .banner{padding:10px 14px;border-radius:6px;margin:10px 0;font-weight:600}
 .banner.bad{background:#fde8e6;border:1px solid #f3b3ad;color:#8c1d15}
@@ -35,7 +35,7 @@ th{background:#eef1f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .banner.warn{background:#fff4d6;border:1px solid #f0d27a;color:#6b4e00}
 .kv td:first-child{font-weight:600;background:#f3f5f8}
 .fig{background:#fff;border:1px solid #e3e6eb;border-radius:6px;margin:8px 0;padding:4px}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:10px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:10px}.grid>div{min-width:0}
 .scroll{max-height:520px;overflow:auto}
 nav a{margin-right:12px;font-size:.9rem}
 """
