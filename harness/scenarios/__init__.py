@@ -1,1 +1,179 @@
-"""scenarios package."""
+"""What a simulated caller does, by name, and the one entry point that runs a caller.
+
+    from harness.client import SessionSpec
+    from harness.scenarios import run_scenario, run_sessions, SCENARIOS
+
+    result = run_scenario(spec, stop=None, on_turn_end=None)   # -> SessionResult
+
+`run_scenario(spec: SessionSpec, stop: threading.Event | None = None,
+on_turn_end: Callable[[int], None] | None = None) -> SessionResult` is the stable entry used by
+the Locust users (harness.load) and by `harness replay`. It blocks for the session's life on the
+calling thread (a greenlet under Locust), writes one trace (`spec.trace_path()`), and always
+returns: a target that refuses, fails the handshake or closes early gives a result with reason
+"error"/"closed" and the story in the trace, never an exception. Setting `stop` ends the session
+within ~0.25 s with reason "stopped". `on_turn_end(turn)` is called after each turn's `turn_end`
+mark has been flushed to the trace file (so a listener can read the finished turn from disk).
+Only bad input (unknown scenario, bad params, missing corpus) raises, as a `user_error`
+exception, before anything connects. KeyboardInterrupt closes the trace, then propagates.
+
+`run_sessions(specs, stop=None)` runs many specs concurrently, one thread each, and returns their
+results in order (tests, `harness replay --repeat`).
+
+`SCENARIOS` maps each name to its `Scenario` (the flow, its default params, the session
+config it needs). Scenario params (`SessionSpec.scenario_params`), all optional:
+
+| scenario | params (default) |
+|---|---|
+| plain | utterances (ids; default: the corpus cycled), wait_playout (true), think_ms (0) |
+| manual | same as plain; turn detection is off, the caller commits and asks for the response |
+| barge_in | barge_offset_ms (500) into the answer's playout; at least 2 turns |
+| client_cancel | cancel_after_ms (400) of received answer audio, think_ms (0) |
+| function_call | tool_delay_ms (100), tools_corpus ("tools"), utterances (tool requests), tool_choice ("auto") |
+| noisy_playback | noise ("babble"), noise_dbfs (-30), react (true), think_ms (0) |
+| silence | duration_ms (3000) per turn, listen_ms (1000), noise (none: digital silence), noise_dbfs (-45) |
+
+Common params: vad_threshold, prefix_padding_ms, silence_duration_ms, interrupt_response
+(server VAD settings of the session config when the spec gives none).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from harness.client.clips import noise_clip, silence_turn_clip, utterance_clip
+from harness.client.driver import Session
+from harness.client.pacer import Clip
+from harness.client.spec import SessionResult, SessionSpec, SpecError
+from harness.protocol import AudioFormat, Dialect
+from harness.scenarios.base import corpus_of, pick_utterances, session_config
+from harness.scenarios.conversation import run_manual, run_plain, run_silence
+from harness.scenarios.interruptions import run_barge_in, run_client_cancel, run_noisy_playback
+from harness.scenarios.tools import TOOLS, run_function_call
+
+
+@dataclass
+class Setup:
+    """Everything a scenario flow needs, prepared (and encoded) before the session connects."""
+
+    spec: SessionSpec
+    params: dict[str, Any]
+    clips: list[Clip]
+    noise: Clip | None = None
+    claimed: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    run: Callable[[Session, Setup], None]
+    defaults: dict[str, Any]
+    server_vad: bool = True
+    tools: bool = False
+    speech: bool = True        # turns speak corpus utterances (else silence/noise turns)
+    min_turns: int = 1
+    corpus_param: str | None = None   # a param naming the corpus instead of spec.corpus
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s for s in (
+        Scenario("plain", run_plain, {"wait_playout": True, "think_ms": 0}),
+        Scenario("manual", run_manual, {"wait_playout": True, "think_ms": 0}, server_vad=False),
+        Scenario("barge_in", run_barge_in, {"barge_offset_ms": 500}, min_turns=2),
+        Scenario("client_cancel", run_client_cancel, {"cancel_after_ms": 400, "think_ms": 0}),
+        Scenario("function_call", run_function_call,
+                 {"tool_delay_ms": 100, "tools_corpus": "tools", "think_ms": 0,
+                  "utterances": ["weather_paris", "order_status", "weather_tokyo_tomorrow"]},
+                 tools=True, corpus_param="tools_corpus"),
+        Scenario("noisy_playback", run_noisy_playback,
+                 {"noise": "babble", "noise_dbfs": -30.0, "react": True, "think_ms": 0}),
+        Scenario("silence", run_silence,
+                 {"duration_ms": 3000, "listen_ms": 1000, "noise": None, "noise_dbfs": -45.0}, speech=False),
+    )
+}
+
+
+def scenario_named(name: str) -> Scenario:
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise SpecError(f"unknown scenario {name!r}; use one of {', '.join(SCENARIOS)}") from None
+
+
+def prepare(spec: SessionSpec) -> tuple[Scenario, Setup, str]:
+    """Check the spec, load corpora and encode every clip the session will send (no network)."""
+    spec.check()
+    scenario = scenario_named(spec.scenario)
+    unknown = set(spec.scenario_params) - set(scenario.defaults) - {
+        "utterances", "vad_threshold", "prefix_padding_ms", "silence_duration_ms", "interrupt_response",
+        "tool_choice"}
+    if unknown:
+        raise SpecError(f"scenario {scenario.name!r} has no param(s) {', '.join(sorted(unknown))}; "
+                        f"its params are {', '.join(sorted(scenario.defaults)) or 'none'}")
+    params = {**scenario.defaults, **spec.scenario_params}
+    turns = max(spec.turns, scenario.min_turns)
+    fmt, dialect = AudioFormat(spec.fmt), Dialect(spec.dialect)
+    noise = None
+    if params.get("noise"):
+        noise_utt = corpus_of(spec.noise_corpus).get(str(params["noise"]))
+        noise = noise_clip(noise_utt, fmt, spec.chunk_ms, dialect, float(params["noise_dbfs"]))
+    if scenario.speech:
+        source = params[scenario.corpus_param] if scenario.corpus_param else spec.corpus
+        corpus = corpus_of(source)
+        ids = params.get("utterances")
+        utterances = pick_utterances(corpus, turns, spec.session_id, list(ids) if ids else None)
+        clips = [utterance_clip(u, fmt, spec.chunk_ms, dialect) for u in utterances]
+        corpus_name = corpus.name
+    else:
+        filler = noise or silence_turn_clip(fmt, spec.chunk_ms, dialect, float(params["duration_ms"]))
+        if noise is not None:   # a noise turn lasts duration_ms: cut or loop the clip's chunks
+            n_chunks = max(1, int(float(params["duration_ms"]) // spec.chunk_ms))
+            filler = _looped(noise, n_chunks)
+        clips = [filler] * turns
+        corpus_name = "noise" if noise is not None else "silence"
+    return scenario, Setup(spec=spec, params=params, clips=clips, noise=noise), corpus_name
+
+
+def _looped(clip: Clip, n_chunks: int) -> Clip:
+    index = [i % len(clip) for i in range(n_chunks)]
+    return Clip(name=clip.name, messages=tuple(clip.messages[i] for i in index),
+                sha1=tuple(clip.sha1[i] for i in index), speech=tuple(clip.speech[i] for i in index),
+                chunk_bytes=clip.chunk_bytes, chunk_ms=clip.chunk_ms, utterance=clip.utterance)
+
+
+def run_scenario(spec: SessionSpec, stop: threading.Event | None = None,
+                 on_turn_end: Callable[[int], None] | None = None) -> SessionResult:
+    """Run one simulated caller to the end (see the module docstring for the guarantees)."""
+    scenario, setup, corpus_name = prepare(spec)
+    session = Session(spec, stop, on_turn_end, corpus_name=corpus_name)
+    try:
+        with session:
+            config = session_config(spec, server_vad=scenario.server_vad,
+                                    tools=TOOLS if scenario.tools else None, params=setup.params)
+            if session.open(config):
+                scenario.run(session, setup)
+    except Exception:       # recorded in the trace by Session.__exit__ (mark "error", footer "error")
+        pass
+    return SessionResult(trace_path=session.trace_path, reason=session.reason or "error",
+                         turns=session.turns_started, turns_ok=session.turns_ok, error=session.error)
+
+
+def run_sessions(specs: Sequence[SessionSpec], stop: threading.Event | None = None,
+                 on_turn_end: Callable[[int], None] | None = None) -> list[SessionResult]:
+    """Run every spec at once, one thread each (greenlets under gevent); results in spec order."""
+    results: list[SessionResult | None] = [None] * len(specs)
+
+    def one(index: int, spec: SessionSpec) -> None:
+        results[index] = run_scenario(spec, stop, on_turn_end)
+
+    threads = [threading.Thread(target=one, args=(i, s), name=f"caller-{s.session_id}", daemon=True)
+               for i, s in enumerate(specs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [r for r in results if r is not None]
+
+
+__all__ = ["SCENARIOS", "Scenario", "Setup", "prepare", "run_scenario", "run_sessions", "scenario_named"]

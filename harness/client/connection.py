@@ -1,0 +1,208 @@
+"""A WebSocket client connection on a plain blocking socket, driven by websockets' sans-I/O protocol.
+
+Why not `websockets.sync.client`: it runs a reader thread per connection that hands messages to
+the caller through a queue and a lock, so an arrival is stamped only after a thread switch, and
+under gevent every connection costs two greenlets. Here the receive loop itself reads the socket
+and stamps `perf_counter_ns()` right after `recv()` returns, and the pacer's send is a frame
+build plus one `sendall`. Both variants are measured in `benchmarks/pacing.py`; `SyncConnection`
+(the sync client) is kept for that comparison and as a fallback (`SessionSpec.ws_impl="sync"`).
+
+All waits are bounded: connect and handshake by `timeout_s`, each receive by `poll_s` (returns
+None so the caller can look at its stop flag), each send by the socket timeout. Failures surface
+as `ConnectFailed` (before open) or `ConnectionLost` (after), both `OSError`s so the pacer's
+`except OSError` covers them.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from typing import Sequence
+
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidHandshake, InvalidState, InvalidURI
+from websockets.frames import Opcode
+from websockets.http11 import Response
+from websockets.protocol import State
+from websockets.uri import parse_uri
+
+MAX_MESSAGE_BYTES = 16 * 2**20
+READ_BYTES = 65536
+
+
+class ConnectFailed(OSError):
+    """The connection could not be opened (refused, TLS, handshake rejected, timeout)."""
+
+
+class ConnectionLost(OSError):
+    """The open connection ended. `code`/`reason` of the close frame, `by` "server" or "client"."""
+
+    def __init__(self, message: str, code: int | None = None, reason: str = "", by: str = "server") -> None:
+        super().__init__(message)
+        self.code, self.reason, self.by = code, reason, by
+
+
+def open_socket(host: str, port: int, secure: bool, timeout_s: float) -> socket.socket:
+    """TCP (and TLS) connection with Nagle off: a 20 ms chunk must leave now, not with the next."""
+    sock = socket.create_connection((host, port), timeout=timeout_s)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if secure:
+        context = ssl.create_default_context()
+        sock = context.wrap_socket(sock, server_hostname=host)
+    return sock
+
+
+class SansIOConnection:
+    """One WebSocket connection; `send_text` from any thread, `receive` from one receive loop."""
+
+    def __init__(self, sock: socket.socket, protocol: ClientProtocol, poll_s: float) -> None:
+        self._sock = sock
+        self._protocol = protocol
+        self._lock = threading.Lock()
+        self._fragments: list[bytes] = []
+        self._pending: list[tuple[int, list[str]]] = []
+        self.poll_s = poll_s
+        self._closing = False
+        self.subprotocol = protocol.subprotocol
+
+    @classmethod
+    def open(cls, url: str, headers: Sequence[tuple[str, str]], timeout_s: float,
+             subprotocols: Sequence[str] | None = None, poll_s: float = 1.0) -> "SansIOConnection":
+        try:
+            uri = parse_uri(url)
+        except InvalidURI as exc:
+            raise ConnectFailed(f"invalid URL: {exc}") from None
+        deadline = time.monotonic() + timeout_s
+        try:
+            sock = open_socket(uri.host, uri.port, uri.secure, timeout_s)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConnectFailed(f"{type(exc).__name__}: {exc}") from None
+        protocol = ClientProtocol(uri, subprotocols=list(subprotocols) if subprotocols else None,
+                                  max_size=MAX_MESSAGE_BYTES)
+        request = protocol.connect()
+        for name, value in headers:
+            request.headers[name] = value
+        protocol.send_request(request)
+        conn = cls(sock, protocol, poll_s)
+        try:
+            sock.sendall(b"".join(protocol.data_to_send()))
+            conn._finish_handshake(deadline)
+        except (OSError, InvalidHandshake) as exc:
+            sock.close()
+            if isinstance(exc, ConnectFailed):
+                raise
+            raise ConnectFailed(f"{type(exc).__name__}: {exc}") from None
+        conn.subprotocol = protocol.subprotocol
+        sock.settimeout(poll_s)
+        return conn
+
+    def _finish_handshake(self, deadline: float) -> None:
+        protocol = self._protocol
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ConnectFailed("timed out waiting for the WebSocket handshake response")
+            self._sock.settimeout(remaining)
+            data = self._sock.recv(READ_BYTES)
+            t_ns = time.perf_counter_ns()
+            if data:
+                protocol.receive_data(data)
+            else:
+                protocol.receive_eof()
+            for event in protocol.events_received():
+                if isinstance(event, Response):
+                    if protocol.handshake_exc is not None:
+                        raise ConnectFailed(f"handshake rejected: {protocol.handshake_exc}")
+                else:   # frames that arrived in the same read as the response
+                    text = self._collect(event)
+                    if text is not None:
+                        self._pending.append((t_ns, [text]))
+            if protocol.state is State.OPEN:
+                return
+            if not data or protocol.state is State.CLOSED:
+                raise ConnectFailed("the server closed the connection during the handshake")
+
+    def _collect(self, frame: object) -> str | None:
+        """The text of a complete data message, assembling fragments; None for control frames."""
+        opcode = frame.opcode  # type: ignore[attr-defined]
+        if opcode not in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            return None     # ping/pong/close: the protocol object answers them itself
+        self._fragments.append(frame.data)  # type: ignore[attr-defined]
+        if not frame.fin:  # type: ignore[attr-defined]
+            return None
+        data, self._fragments = b"".join(self._fragments), []
+        return data.decode("utf-8", errors="replace")
+
+    def send_text(self, data: bytes | str) -> None:
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        with self._lock:
+            try:
+                self._protocol.send_text(payload)
+            except InvalidState:
+                raise ConnectionLost("connection is closed", self._protocol.close_code, by="server") from None
+            writes = self._protocol.data_to_send()
+            try:
+                self._sock.sendall(b"".join(writes))
+            except OSError as exc:
+                raise ConnectionLost(f"send failed: {exc}") from None
+
+    def receive(self) -> tuple[int, list[str]] | None:
+        """Block up to `poll_s` for data: (arrival ns, text messages), or None on a quiet poll.
+
+        The arrival is stamped right after the socket read, before any parsing; messages read
+        together share the stamp. Raises ConnectionLost when the connection has ended.
+        """
+        if self._pending:
+            return self._pending.pop(0)
+        try:
+            data = self._sock.recv(READ_BYTES)
+        except socket.timeout:
+            return None
+        except OSError as exc:
+            raise ConnectionLost(f"receive failed: {exc}", 1006) from None
+        t_ns = time.perf_counter_ns()
+        protocol = self._protocol
+        texts: list[str] = []
+        with self._lock:
+            if data:
+                protocol.receive_data(data)
+            else:
+                protocol.receive_eof()
+            for event in protocol.events_received():
+                text = self._collect(event)
+                if text is not None:
+                    texts.append(text)
+            writes = [w for w in protocol.data_to_send() if w]   # pongs, the reply to a close
+            if writes:
+                try:
+                    self._sock.sendall(b"".join(writes))
+                except OSError:
+                    pass
+        if texts:
+            return (t_ns, texts)
+        if protocol.close_rcvd is not None or not data or protocol.state is State.CLOSED:
+            rcvd = protocol.close_rcvd
+            raise ConnectionLost("connection closed", rcvd.code if rcvd else 1006,
+                                 rcvd.reason if rcvd else "", "client" if self._closing else "server")
+        return None
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Send a close frame; the receive loop then sees the server's reply and ends."""
+        self._closing = True
+        with self._lock:
+            try:
+                if self._protocol.state is State.OPEN:
+                    self._protocol.send_close(code, reason)
+                    self._sock.sendall(b"".join(w for w in self._protocol.data_to_send() if w))
+            except OSError:
+                pass
+
+    def abort(self) -> None:
+        """Release the socket now (wakes a receive blocked on it). Safe to call twice."""
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()

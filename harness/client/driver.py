@@ -1,0 +1,331 @@
+"""The session driver: one simulated caller's connection, audio stream, inbox and trace.
+
+`Session` opens the WebSocket (auth headers from the environment, dialect header), waits for
+`session.created`, sends `session.update`, starts the receive loop and registers the session's
+endless audio stream with the process pacer. Scenarios then drive it with a handful of verbs:
+`speak` (queue an utterance as a turn), `send` (any client event, traced), `events` (the
+inbox, with a deadline, stop flag and playout ends folded in), `stop_playout` and `end_turn`.
+
+Every exit path closes the trace: `with Session(spec) as s:` writes the footer with reason
+"done", "closed" (the server ended it), "stopped" (stop flag, Ctrl-C) or "error" (connect
+failure, exception); a failed connect is a `connect_failed` mark, never an exception.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import websockets
+
+from harness.client.clips import Clip, silence_clip, utterance_clip
+from harness.client.connection import ConnectFailed, ConnectionLost, SansIOConnection
+from harness.client.pacer import AudioStream, get_pacer
+from harness.client.receiver import Incoming, Receiver, ResponseState
+from harness.client.spec import SessionSpec
+from harness.client.sync_connection import SyncConnection
+from harness.protocol import AudioFormat, Dialect, Event, Kind, encode, make_event, render_session_update
+from harness.trace import TraceRecorder
+
+STOP_POLL_S = 0.25     # how often a waiting scenario looks at the stop flag
+BETA_HEADER = ("OpenAI-Beta", "realtime=v1")
+
+
+class SessionStopped(Exception):
+    """The stop flag was set: the session ends now (trace reason "stopped")."""
+
+
+class SessionClosed(Exception):
+    """The connection ended (server close, socket error) while the scenario was waiting."""
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    try:
+        harness_version = metadata.version("realtime-voice-harness")
+    except metadata.PackageNotFoundError:
+        harness_version = "unknown"
+    return {"python": sys.version.split()[0], "harness": harness_version, "websockets": websockets.__version__}
+
+
+class Session:
+    def __init__(self, spec: SessionSpec, stop: threading.Event | None = None,
+                 on_turn_end: Callable[[int], None] | None = None, corpus_name: str = "") -> None:
+        spec.check()
+        self.spec = spec
+        self.fmt = AudioFormat(spec.fmt)
+        self.dialect = Dialect(spec.dialect)
+        self.stop_flag = stop if stop is not None else threading.Event()
+        self.on_turn_end = on_turn_end
+        self.inbox: queue.SimpleQueue[Incoming] = queue.SimpleQueue()
+        self.rec = TraceRecorder(spec.trace_path(), header={
+            "run_id": spec.run_id, "session_id": spec.session_id, "worker": spec.worker,
+            "target": spec.url, "dialect": self.dialect.value, "format": self.fmt.value,
+            "corpus": corpus_name, "scenario": spec.scenario, "scenario_params": dict(spec.scenario_params),
+            "session_config": None, "chunk_ms": spec.chunk_ms, "rtf": spec.rtf, "versions": _versions(),
+            "lateness_limit_ms": spec.lateness_limit_ms, "jitter_ms": spec.jitter_ms,
+        })
+        self.conn: SansIOConnection | SyncConnection | None = None
+        self.receiver: Receiver | None = None
+        self.stream: AudioStream | None = None
+        self.silence: Clip = silence_clip(self.fmt, spec.chunk_ms, self.dialect)
+        self.turns_started = 0
+        self.turns_ok = 0
+        self.open_turns: set[int] = set()
+        self.reason: str | None = None
+        self.error: str | None = None
+        self._recv_thread: threading.Thread | None = None
+        self._ended_players: set[str] = set()
+
+    @property
+    def trace_path(self) -> Path:
+        return self.rec.path
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def open(self, config: Any) -> bool:
+        """Connect, configure and start streaming. False (recorded) when the target failed."""
+        spec = self.spec
+        headers = spec.handshake_headers()
+        if self.dialect is Dialect.BETA:
+            headers.append(BETA_HEADER)
+        self.rec.mark("connect_start", url=self.rec.header["target"])
+        impl = SyncConnection if spec.ws_impl == "sync" else SansIOConnection
+        try:
+            self.conn = impl.open(spec.url, headers, spec.connect_timeout_s, poll_s=STOP_POLL_S * 4)
+        except ConnectFailed as exc:
+            self._fail("connect_failed", self._scrub(str(exc)))
+            return False
+        self.rec.mark("connected", status=101)
+        self.receiver = Receiver(self.conn, self.rec, self.fmt, self.inbox, spec.jitter_ms)
+        self._recv_thread = threading.Thread(target=self.receiver.run, name=f"recv-{spec.session_id}", daemon=True)
+        self._recv_thread.start()
+        if self.wait_for(Kind.SESSION_CREATED, spec.connect_timeout_s) is None:
+            self._fail("error", "no session.created within the connect timeout")
+            return False
+        body = render_session_update(config, self.dialect)
+        self.rec.header["session_config"] = body   # not yet flushed: the header is the first line
+        self.send(Kind.SESSION_UPDATE, session=body)
+        answer = self.wait_for((Kind.SESSION_UPDATED, Kind.TRANSCRIPTION_SESSION_UPDATED, Kind.ERROR),
+                               spec.connect_timeout_s)
+        if answer is None or answer.kind is Kind.ERROR:
+            detail = (answer.event.get("error") or {}).get("message") if answer and answer.event else "timeout"
+            self._fail("error", f"session.update not accepted: {detail}")
+            return False
+        self.stream = AudioStream(self.conn.send_text, self.rec, self.silence, chunk_ms=spec.chunk_ms,
+                                  rtf=spec.rtf, lateness_limit_ms=spec.lateness_limit_ms, notify=self._notify)
+        pacer = get_pacer()
+        pacer.add(self.stream)
+        self.rec.mark("stream_start", t0_ns=self.stream.t0_ns, chunk_ms=spec.chunk_ms, rtf=spec.rtf)
+        self.rec.flush()
+        return True
+
+    def _fail(self, mark: str, message: str) -> None:
+        self.error = message
+        if mark == "connect_failed":
+            self.rec.mark("connect_failed", error=message)
+        else:
+            self.rec.mark("error", message=message)
+        self.reason = "error"
+
+    def _scrub(self, text: str) -> str:
+        for secret in self.spec.secret_values():
+            if secret:
+                text = text.replace(secret, "REDACTED")
+        return text
+
+    def close(self, reason: str | None = None) -> None:
+        """Stop streaming, close the socket (bounded), settle the players, write the footer."""
+        reason = reason or self.reason or "done"
+        if self.stream is not None:
+            self.stream.close()
+        conn, thread = self.conn, self._recv_thread
+        if conn is not None:
+            if thread is not None and thread.is_alive():
+                conn.close(1000)    # the receive loop records the close when the server answers
+                thread.join(1.0)
+            conn.abort()
+            if thread is not None:
+                thread.join(1.0)
+        self._settle_players(final=True)
+        self.reason = reason
+        self.rec.close(reason)
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if exc_type is None:
+            self.close()
+            return False
+        if issubclass(exc_type, (SessionStopped, KeyboardInterrupt)):
+            self.rec.mark("stopped", why="stop flag" if exc_type is SessionStopped else "KeyboardInterrupt")
+            self.close("stopped")
+            return exc_type is SessionStopped
+        if issubclass(exc_type, SessionClosed):
+            self._end_open_turns("error")
+            self.close("closed")
+            return True
+        self.error = self._scrub(f"{exc_type.__name__}: {exc}")
+        self.rec.mark("error", message=self.error)
+        self._end_open_turns("error")
+        self.close("error")
+        return False
+
+    # -- sending ------------------------------------------------------------------------------
+    def send(self, kind: Kind, *, mark: str | None = None, mark_fields: dict[str, Any] | None = None,
+             **fields: Any) -> int:
+        """Send one client event (not audio: the pacer sends appends); returns the send time.
+
+        `mark` names a mark to record at the same instant (e.g. "cancel_sent"), with `mark_fields`.
+        """
+        event = make_event(kind, self.dialect, **fields)
+        text = encode(event)
+        assert self.conn is not None
+        t_ns = time.perf_counter_ns()
+        try:
+            self.conn.send_text(text)
+        except ConnectionLost as exc:
+            self.rec.mark("error", message=f"send {event.type} failed: {exc}")
+            raise SessionClosed(str(exc)) from None
+        self.rec.send(t_ns, event.to_dict(), self.fmt.bytes_per_ms)
+        if mark is not None:
+            self.rec.mark(mark, t_ns, **(mark_fields or {}))
+        if self.receiver is not None:
+            self.receiver.observe_sent(t_ns, event)
+        return t_ns
+
+    def speak(self, clip: Clip, expect: str = "response") -> int:
+        """Queue `clip` as the next turn; returns the turn number. The pacer writes its marks."""
+        assert self.stream is not None
+        turn = self.turns_started
+        self.turns_started += 1
+        self.open_turns.add(turn)
+        self.stream.play(clip, turn, expect)
+        return turn
+
+    def utterance(self, utt: Any) -> Clip:
+        return utterance_clip(utt, self.fmt, self.spec.chunk_ms, self.dialect)
+
+    def set_background(self, clip: Clip | None) -> None:
+        assert self.stream is not None
+        self.stream.set_background(clip or self.silence)
+
+    def _notify(self, what: str, turn: int | None, t_ns: int) -> None:
+        self.inbox.put(Incoming(t_ns, local=what, turn=turn))
+
+    # -- waiting ------------------------------------------------------------------------------
+    def events(self, timeout_s: float) -> Iterator[Incoming]:
+        """Inbox items until `timeout_s` passes (the loop just ends: the caller records a timeout).
+
+        Raises SessionStopped when the stop flag is set, SessionClosed when the connection ended.
+        Playout ends are produced here, when their time comes, as `local="playout_end"` items.
+        """
+        deadline = time.perf_counter_ns() + int(timeout_s * 1e9)
+        while True:
+            if self.stop_flag.is_set():
+                raise SessionStopped()
+            ended = self._settle_players(final=False)
+            if ended is not None:
+                yield ended
+                continue
+            now = time.perf_counter_ns()
+            if now >= deadline:
+                return
+            wake = min(deadline, now + int(STOP_POLL_S * 1e9), self._next_playout_end_ns())
+            try:
+                item = self.inbox.get(timeout=max(0, wake - now) / 1e9)
+            except queue.Empty:
+                continue
+            if item.local == "closed":
+                raise SessionClosed(self.receiver.lost.reason if self.receiver and self.receiver.lost else "closed")
+            if item.local == "stream_failed":
+                raise SessionClosed("audio send failed")
+            yield item
+
+    def wait_for(self, kinds: Kind | tuple[Kind, ...], timeout_s: float) -> Incoming | None:
+        """The first event of one of `kinds` within `timeout_s`, else None (others are skipped)."""
+        wanted = kinds if isinstance(kinds, tuple) else (kinds,)
+        for item in self.events(timeout_s):
+            if item.kind in wanted:
+                return item
+        return None
+
+    def pause(self, seconds: float) -> None:
+        """Let time pass (audio keeps streaming, playout ends keep being recorded)."""
+        for _ in self.events(seconds):
+            pass
+
+    # -- responses and playout ---------------------------------------------------------------
+    def response(self, response_id: str | None) -> ResponseState | None:
+        if self.receiver is None or response_id is None:
+            return None
+        return self.receiver.responses.get(response_id)
+
+    def stop_playout(self, response_id: str, at_ns: int, reason: str) -> float | None:
+        """Stop the response's playback at `at_ns`; returns the played ms (None if never started)."""
+        state = self.response(response_id)
+        if state is None or not state.player.started or response_id in self._ended_players:
+            return None
+        player = state.player
+        if player.end_ns is not None and player.audio_done and player.end_ns <= at_ns:
+            return None     # already over: it ended on its own
+        played = player.stop(at_ns)
+        self._ended_players.add(response_id)
+        self.rec.mark("playout_stop", at_ns, response_id=response_id, played_ms=played, reason=reason)
+        return played
+
+    def _next_playout_end_ns(self) -> int:
+        soonest = 1 << 62
+        if self.receiver is None:
+            return soonest
+        for rid, state in list(self.receiver.responses.items()):
+            player = state.player
+            if rid not in self._ended_players and player.audio_done and player.end_ns is not None:
+                soonest = min(soonest, player.end_ns)
+        return soonest
+
+    def _settle_players(self, final: bool) -> Incoming | None:
+        """Record the playout end of a player whose audio has all played (or, on close, stop it)."""
+        if self.receiver is None:
+            return None
+        now = time.perf_counter_ns()
+        for rid, state in list(self.receiver.responses.items()):
+            player = state.player
+            if rid in self._ended_players or not player.started or player.end_ns is None:
+                continue
+            if player.audio_done and player.end_ns <= now:
+                self._ended_players.add(rid)
+                self.rec.mark("playout_end", player.end_ns, response_id=rid, played_ms=player.received_ms)
+                if not final:
+                    return Incoming(player.end_ns, local="playout_end", response_id=rid)
+            elif final:
+                self.stop_playout(rid, now, "end")
+        return None
+
+    def playout_over(self, response_id: str) -> bool:
+        return response_id in self._ended_players
+
+    # -- turns --------------------------------------------------------------------------------
+    def end_turn(self, turn: int, status: str, **fields: Any) -> None:
+        if turn not in self.open_turns:
+            return
+        self.open_turns.discard(turn)
+        if status == "ok":
+            self.turns_ok += 1
+        self.rec.mark("turn_end", turn=turn, status=status, **fields)
+        self.rec.flush()
+        if self.on_turn_end is not None:
+            self.on_turn_end(turn)
+
+    def timeout_turn(self, turn: int, waited_s: float, waiting_for: str) -> None:
+        self.rec.mark("timeout", turn=turn, waited_ms=waited_s * 1000.0, waiting_for=waiting_for)
+        self.end_turn(turn, "timeout")
+
+    def _end_open_turns(self, status: str) -> None:
+        for turn in sorted(self.open_turns):
+            self.end_turn(turn, status)

@@ -1,0 +1,97 @@
+"""What one simulated caller is told to do (`SessionSpec`) and what it reports back (`SessionResult`).
+
+A spec is plain data: Locust users, `harness replay` and the tests build one and hand it to
+`harness.scenarios.run_scenario`. Credentials are never part of it: the spec names the
+environment variable that holds the key, and the key is read only when the handshake headers
+are built, so it can never be written into a trace header or a repro bundle.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+AUTH_SCHEMES = ("bearer", "api-key", "none")
+WS_IMPLS = ("sansio", "sync")
+
+
+class SpecError(ValueError):
+    """A session spec that cannot run; the message names the field and the fix."""
+
+    user_error = True
+
+
+@dataclass
+class SessionSpec:
+    url: str
+    dialect: str = "ga"
+    fmt: str = "pcm16"
+    scenario: str = "plain"
+    scenario_params: dict[str, Any] = field(default_factory=dict)
+    corpus: Any = "corpora/default"       # a harness.corpus.Corpus or the directory holding one
+    noise_corpus: Any = "corpora/noise"   # for noisy_playback / silence
+    session_config: Any = None            # harness.protocol.SessionConfig; None: defaults for the scenario
+    auth: str = "bearer"                  # "bearer" (OpenAI, Azure Entra), "api-key" (Azure key), "none"
+    api_key_env: str = "OPENAI_API_KEY"
+    headers: dict[str, str] = field(default_factory=dict)
+    chunk_ms: float = 20.0
+    rtf: float = 1.0
+    turn_timeout_s: float = 15.0
+    lateness_limit_ms: float = 20.0
+    jitter_ms: float = 0.0
+    connect_timeout_s: float = 10.0
+    turns: int = 3
+    run_id: str = "run"
+    session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    worker: str = "w0"
+    trace_dir: str | Path = "traces"
+    ws_impl: str = "sansio"
+
+    def check(self) -> None:
+        """Raise SpecError for a setting that cannot work, before anything connects."""
+        if not self.url.startswith(("ws://", "wss://")):
+            raise SpecError(f"target {self.url!r} is not a WebSocket URL; use ws://HOST:PORT/PATH or wss://...")
+        if self.auth not in AUTH_SCHEMES:
+            raise SpecError(f"auth={self.auth!r} is unknown; use one of {', '.join(AUTH_SCHEMES)}")
+        if self.ws_impl not in WS_IMPLS:
+            raise SpecError(f"ws_impl={self.ws_impl!r} is unknown; use one of {', '.join(WS_IMPLS)}")
+        if self.rtf <= 0:
+            raise SpecError(f"rtf={self.rtf} must be > 0 (1.0 is real time)")
+        if self.chunk_ms <= 0:
+            raise SpecError(f"chunk_ms={self.chunk_ms} must be > 0 (20 is the usual)")
+        if self.turns < 0:
+            raise SpecError(f"turns={self.turns} must be >= 0")
+        if self.turn_timeout_s <= 0:
+            raise SpecError(f"turn_timeout_s={self.turn_timeout_s} must be > 0")
+
+    def trace_path(self) -> Path:
+        return Path(self.trace_dir) / f"{self.worker}-{self.session_id}.jsonl"
+
+    def handshake_headers(self) -> list[tuple[str, str]]:
+        """Auth and extra headers for the upgrade request (the dialect header is added by the driver)."""
+        headers: list[tuple[str, str]] = []
+        key = os.environ.get(self.api_key_env, "") if self.auth != "none" else ""
+        if key and self.auth == "bearer":
+            headers.append(("Authorization", f"Bearer {key}"))
+        elif key and self.auth == "api-key":
+            headers.append(("api-key", key))
+        headers.extend(self.headers.items())
+        return headers
+
+    def secret_values(self) -> list[str]:
+        """Every header value that must never be recorded (keys and the extra headers)."""
+        values = [value for _, value in self.handshake_headers() if value]
+        key = os.environ.get(self.api_key_env, "")
+        return values + ([key] if key else [])
+
+
+@dataclass
+class SessionResult:
+    trace_path: Path
+    reason: str           # the trace footer's reason: "done", "error", "stopped", "closed"
+    turns: int            # turns started
+    turns_ok: int = 0
+    error: str | None = None

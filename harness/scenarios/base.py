@@ -1,0 +1,144 @@
+"""What every scenario shares: corpora, utterance choice, session config, and following a turn.
+
+A turn is followed through the session's inbox by `TurnWatch`: the turn's utterance being sent,
+the response that answers it (the first `response.created` after the turn began that no earlier
+turn claimed), that response's `response.done`, and the end of its playout. `follow_turn` runs
+that loop with the turn timeout and records `timeout` + `turn_end` when the answer does not come:
+a turn is never dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from harness.client.driver import Session
+from harness.client.receiver import Incoming
+from harness.client.spec import SessionSpec, SpecError
+from harness.corpus import Corpus, load_corpus
+from harness.protocol import AudioFormat, Kind, SessionConfig, TurnDetection
+
+_corpora: dict[str, Corpus] = {}
+_corpora_lock = threading.Lock()
+
+
+def corpus_of(source: Any) -> Corpus:
+    """A loaded corpus for a Corpus or a directory (loaded once per process)."""
+    if isinstance(source, Corpus):
+        return source
+    key = str(Path(source).resolve()) if Path(str(source)).exists() else str(source)
+    with _corpora_lock:
+        if key not in _corpora:
+            _corpora[key] = load_corpus(source)
+        return _corpora[key]
+
+
+def pick_utterances(corpus: Corpus, count: int, session_id: str, ids: list[str] | None = None) -> list[Any]:
+    """`count` utterances: the listed ids in order (cycled), else the corpus's speech cycled from a
+    session-dependent start, so concurrent sessions do not all say the same thing at once."""
+    if ids:
+        chosen = [corpus.get(i) for i in ids]
+    else:
+        chosen = [u for u in corpus.utterances if u.kind == "speech" and u.speech_end_ms is not None]
+    if not chosen:
+        raise SpecError(f"corpus {corpus.name!r} has no speech utterances; use a speech corpus (corpora/default)")
+    start = 0 if ids else zlib.crc32(session_id.encode()) % len(chosen)
+    return [chosen[(start + i) % len(chosen)] for i in range(count)]
+
+
+def session_config(spec: SessionSpec, *, server_vad: bool = True, tools: list[dict[str, Any]] | None = None,
+                   params: dict[str, Any] | None = None) -> SessionConfig:
+    """The spec's own config, else a voice session in the spec's format with server VAD (or none)."""
+    if spec.session_config is not None:
+        return spec.session_config
+    params = params or {}
+    fmt = AudioFormat(spec.fmt)
+    detection = None
+    if server_vad:
+        detection = TurnDetection(type="server_vad",
+                                  threshold=float(params.get("vad_threshold", 0.5)),
+                                  prefix_padding_ms=int(params.get("prefix_padding_ms", 300)),
+                                  silence_duration_ms=int(params.get("silence_duration_ms", 500)),
+                                  create_response=True,
+                                  interrupt_response=bool(params.get("interrupt_response", True)))
+    config = SessionConfig(input_format=fmt, output_format=fmt, turn_detection=detection)
+    if tools:
+        config.tools = tools
+        config.tool_choice = params.get("tool_choice", "auto")
+    return config
+
+
+@dataclass
+class TurnWatch:
+    """Follows one turn's utterance and the response that answers it."""
+
+    session: Session
+    turn: int
+    claimed: set[str]
+    sent_ns: int | None = None
+    response_id: str | None = None
+    responses: list[str] = field(default_factory=list)
+
+    def see(self, item: Incoming) -> None:
+        if item.local == "utterance_sent" and item.turn == self.turn:
+            self.sent_ns = item.t_ns
+        elif item.kind is Kind.RESPONSE_CREATED:
+            rid = (item.event.get("response") or {}).get("id") if item.event else None
+            if rid and rid not in self.claimed:
+                self.claimed.add(rid)
+                self.responses.append(rid)
+                if self.response_id is None:
+                    self.response_id = rid
+
+    @property
+    def done(self) -> bool:
+        state = self.session.response(self.response_id)
+        return state is not None and state.done
+
+    @property
+    def played_out(self) -> bool:
+        """The answer's playout is over (ended, stopped) or there is nothing to play."""
+        state = self.session.response(self.response_id)
+        if state is None or not state.done:
+            return False
+        return not state.player.started or self.session.playout_over(state.id)
+
+    def stage(self) -> str:
+        if self.response_id is None:
+            return "response"
+        return "response_done" if not self.done else "playout"
+
+
+def follow_turn(session: Session, watch: TurnWatch, budget_s: float, *, wait_playout: bool = True,
+                on_item: Callable[[Incoming], bool] | None = None) -> str:
+    """Run the inbox until the turn is answered (and played out); "ok" or "timeout" (recorded).
+
+    `on_item` sees every item first; returning True ends the turn early as "ok" (the scenario
+    decided, e.g. it barged in). The turn is not ended here when the caller passes `end=False`.
+    """
+    finished = (lambda: watch.played_out) if wait_playout else (lambda: watch.done)
+    for item in session.events(budget_s):
+        watch.see(item)
+        if on_item is not None and on_item(item):
+            return "ok"
+        if finished():
+            return "ok"
+    if finished():
+        return "ok"
+    session.timeout_turn(watch.turn, budget_s, watch.stage())
+    return "timeout"
+
+
+def turn_budget_s(spec: SessionSpec, clip_ms: float) -> float:
+    """Time for a turn: sending its utterance (at the spec's rtf) plus the turn timeout."""
+    return clip_ms / 1000.0 / spec.rtf + spec.turn_timeout_s
+
+
+def think(session: Session, params: dict[str, Any]) -> None:
+    """The caller's pause between turns (`think_ms`); silence keeps streaming meanwhile."""
+    pause_ms = float(params.get("think_ms", 0))
+    if pause_ms > 0:
+        session.pause(pause_ms / 1000.0)

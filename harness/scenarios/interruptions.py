@@ -1,0 +1,147 @@
+"""Answers that do not play to the end: `barge_in`, `client_cancel`, `noisy_playback`.
+
+barge_in        each answer but the last is interrupted: `barge_offset_ms` after its playout
+                started, the next utterance starts; on the server's `speech_started` the caller
+                stops playout and truncates the answer at the played position. The interrupted
+                turn's `turn_start` says `expect: "barge_in"`.
+client_cancel   once `cancel_after_ms` of the answer's audio has arrived, `response.cancel`, stop
+                playout, truncate at the played position; the turn says `expect: "cancel"`.
+noisy_playback  while the answer plays, the caller's microphone picks up noise (`noise`, a clip of
+                the noise corpus, at `noise_dbfs` RMS) instead of silence. A `speech_started` then
+                is a false barge-in; with `react` (default) the caller behaves like a real client
+                and stops playout and truncates.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from harness.client.driver import Session
+from harness.client.receiver import Incoming
+from harness.protocol import Kind
+from harness.scenarios.base import TurnWatch, follow_turn, think, turn_budget_s
+
+if TYPE_CHECKING:
+    from harness.scenarios import Setup
+
+
+def truncate_played(session: Session, turn: int, response_id: str, at_ns: int, reason: str) -> None:
+    """Stop the answer's playout at `at_ns` and tell the server how much of it was heard."""
+    played = session.stop_playout(response_id, at_ns, reason)
+    state = session.response(response_id)
+    if played is None or state is None or state.player.item_id is None:
+        return
+    audio_end_ms = int(played)
+    session.send(Kind.ITEM_TRUNCATE, item_id=state.player.item_id, content_index=0, audio_end_ms=audio_end_ms,
+                 mark="truncate_sent",
+                 mark_fields={"turn": turn, "item_id": state.player.item_id, "audio_end_ms": audio_end_ms})
+
+
+def _wait_playout_offset(session: Session, watch: TurnWatch, offset_ms: float, budget_s: float) -> bool:
+    """Run the inbox until the answer has played `offset_ms`; False when it ended or never came."""
+    deadline = time.perf_counter_ns() + int(budget_s * 1e9)
+    while True:
+        state = session.response(watch.response_id)
+        now = time.perf_counter_ns()
+        if state is not None and state.player.started and watch.played_out:
+            return False
+        target = None
+        if state is not None and state.player.start_ns is not None:
+            target = state.player.start_ns + int(offset_ms * 1e6)
+            if now >= target:
+                return True
+        wait_ns = min(deadline, target if target is not None else deadline) - now
+        if now >= deadline:
+            return False
+        for item in session.events(wait_ns / 1e9):
+            watch.see(item)
+            if item.local == "playout_end" or (item.kind is Kind.OUTPUT_AUDIO_DELTA and target is None):
+                break
+
+
+def _speak(session: Session, setup: Setup, index: int) -> TurnWatch:
+    last = index == len(setup.clips) - 1
+    turn = session.speak(setup.clips[index], "response" if last else "barge_in")
+    return TurnWatch(session, turn, setup.claimed)
+
+
+def _finish(session: Session, watch: TurnWatch, budget_s: float) -> None:
+    if follow_turn(session, watch, budget_s) == "ok":
+        session.end_turn(watch.turn, "ok")
+
+
+def run_barge_in(session: Session, setup: Setup) -> None:
+    spec, clips = setup.spec, setup.clips
+    offset_ms = float(setup.params["barge_offset_ms"])
+    watch = _speak(session, setup, 0)
+    for index in range(1, len(clips)):
+        if not _wait_playout_offset(session, watch, offset_ms, turn_budget_s(spec, clips[index - 1].audio_ms)):
+            _finish(session, watch, spec.turn_timeout_s)   # no answer, or over before the offset
+            watch = _speak(session, setup, index)
+            continue
+        interrupted = watch.response_id
+        assert interrupted is not None
+        next_watch = _speak(session, setup, index)
+        budget_s = turn_budget_s(spec, clips[index].audio_ms)
+        for item in session.events(budget_s):
+            next_watch.see(item)
+            if item.kind is Kind.SPEECH_STARTED:
+                truncate_played(session, watch.turn, interrupted, item.t_ns, "barge_in")
+                session.end_turn(watch.turn, "ok")
+                break
+        else:
+            session.timeout_turn(watch.turn, budget_s, "speech_started")
+        watch = next_watch
+    _finish(session, watch, turn_budget_s(spec, clips[-1].audio_ms))
+
+
+def run_client_cancel(session: Session, setup: Setup) -> None:
+    spec, params = setup.spec, setup.params
+    cancel_after_ms = float(params["cancel_after_ms"])
+    for clip in setup.clips:
+        turn = session.speak(clip, "cancel")
+        watch = TurnWatch(session, turn, setup.claimed)
+        cancelled: list[str] = []
+
+        def on_item(item: Incoming, turn: int = turn, watch: TurnWatch = watch, cancelled: list[str] = cancelled) -> bool:
+            state = session.response(watch.response_id)
+            if cancelled or state is None or state.done or state.audio_ms < cancel_after_ms:
+                return False
+            t_ns = session.send(Kind.RESPONSE_CANCEL, response_id=state.id, mark="cancel_sent",
+                                mark_fields={"turn": turn, "response_id": state.id})
+            cancelled.append(state.id)
+            truncate_played(session, turn, state.id, t_ns, "cancel")
+            return False
+
+        if follow_turn(session, watch, turn_budget_s(spec, clip.audio_ms), on_item=on_item) == "ok":
+            session.end_turn(turn, "ok")
+        think(session, params)
+
+
+def run_noisy_playback(session: Session, setup: Setup) -> None:
+    spec, params = setup.spec, setup.params
+    react = bool(params["react"])
+    assert setup.noise is not None
+    for clip in setup.clips:
+        turn = session.speak(clip, "response")
+        watch = TurnWatch(session, turn, setup.claimed)
+
+        def on_item(item: Incoming, turn: int = turn, watch: TurnWatch = watch) -> bool:
+            state = session.response(watch.response_id)
+            if state is None or not state.player.started:
+                return False
+            playing = not session.playout_over(state.id)
+            session.set_background(setup.noise if playing else None)
+            if playing and react and item.kind is Kind.SPEECH_STARTED:
+                truncate_played(session, turn, state.id, item.t_ns, "barge_in")
+                session.set_background(None)
+            return False
+
+        try:
+            status = follow_turn(session, watch, turn_budget_s(spec, clip.audio_ms), on_item=on_item)
+        finally:
+            session.set_background(None)
+        if status == "ok":
+            session.end_turn(turn, "ok")
+        think(session, params)
