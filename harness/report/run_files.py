@@ -33,6 +33,7 @@ class RunFiles:
     run: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] | None = None
     bundles: dict[str, Path] = field(default_factory=dict)   # "<session>-<turn>" -> bundle folder
+    _traces: dict[str, Path] | None = field(default=None, repr=False)  # trace file stem -> path
 
     @classmethod
     def load(cls, run_dir: str | Path) -> "RunFiles":
@@ -54,11 +55,13 @@ class RunFiles:
             bundle = self.bundles.get(f"{session_id}-{turn}")
             if bundle is not None and (bundle / "trace.jsonl").is_file():
                 return bundle / "trace.jsonl"
-        candidate = self.run_dir / "traces" / f"{worker}-{session_id}.jsonl"
-        if candidate.is_file():
-            return candidate
-        matches = sorted((self.run_dir / "traces").glob(f"*-{session_id}.jsonl"))
-        return matches[0] if matches else None
+        if self._traces is None:  # listed once: a big run asks for hundreds of sessions
+            self._traces = {p.stem: p for p in sorted((self.run_dir / "traces").glob("*.jsonl"))}
+        exact = self._traces.get(f"{worker}-{session_id}")
+        if exact is not None:
+            return exact
+        suffix = f"-{session_id}"
+        return next((path for stem, path in self._traces.items() if stem.endswith(suffix)), None)
 
     def header_facts(self, versions_fallback: dict[str, Any] | None = None) -> list[tuple[str, Any]]:
         """(label, value) pairs for the report header, in reading order."""

@@ -31,28 +31,31 @@ def metric_stats(values: Any) -> dict[str, float | int | None]:
     return stats
 
 
-def timeouts_for(turns: pd.DataFrame, metric: str) -> int:
+def timeouts_for(turns: pd.DataFrame, metric: str, timed_out: pd.Series | None = None) -> int:
     """Timed-out turns without a value, in the scenarios that measure this metric at all.
 
     A plain turn that times out never had a cancellation to time, so it counts against
     `ttfa_ms` but not against `cancel_ack_ms`.
     """
+    if timed_out is None:
+        timed_out = (turns["status"] == "timeout").fillna(False)
     measured = turns[metric].notna()
-    scenarios = set(turns.loc[measured, "scenario"].dropna())
-    timed_out = (turns["status"] == "timeout").fillna(False) & ~measured
-    if scenarios:
-        timed_out &= turns["scenario"].isin(scenarios).fillna(False)
-    elif not measured.any():
+    if not measured.any():
         return 0
-    return int(timed_out.sum())
+    scenarios = turns.loc[measured, "scenario"].dropna().unique()
+    counted = timed_out & ~measured
+    if len(scenarios):
+        counted &= turns["scenario"].isin(scenarios).fillna(False)
+    return int(counted.sum())
 
 
 def percentile_table(turns: pd.DataFrame, metrics: tuple[str, ...] = METRIC_COLUMNS) -> pd.DataFrame:
     """One row per metric: count, p50, p90, p95, p99, max, timeouts."""
+    timed_out = (turns["status"] == "timeout").fillna(False)
     rows = []
     for metric in metrics:
         stats = metric_stats(turns[metric]) if metric in turns else metric_stats([])
-        stats["timeouts"] = timeouts_for(turns, metric) if metric in turns else 0
+        stats["timeouts"] = timeouts_for(turns, metric, timed_out) if metric in turns else 0
         rows.append({"metric": metric, **stats})
     return pd.DataFrame.from_records(rows).set_index("metric")
 

@@ -120,8 +120,11 @@ def _write_turn(w: _SessionWriter, turn: dict[str, Any]) -> None:
         w.recv(t + 20 * MS, "response.output_audio.done", "output_audio_done", response_id=response_id)
         w.recv(t + 30 * MS, "response.done", "response_done",
                response={"id": response_id, "status": status, "status_details": details})
+    stall_ms = 1900.0 if gap_at is not None else 0.0  # the player ran dry while deltas were missing
     if cause != "false_barge_in":
-        rec.mark("playout_end", first_ns + int(played_ms * MS), response_id=response_id, played_ms=played_ms)
+        rec.mark("playout_end", first_ns + int((played_ms + stall_ms) * MS), response_id=response_id,
+                 played_ms=played_ms)
     # The caller keeps streaming silence while it listens, as the real driver does.
-    w.send_audio(index, max(0.0, (first_ns - w.t_ns) / MS + played_ms + 400.0), speech=False)
+    listen_until_ns = max(first_ns + int((played_ms + stall_ms) * MS), t) + 400 * MS
+    w.send_audio(index, max(0.0, (listen_until_ns - w.t_ns) / MS), speech=False)
     rec.mark("turn_end", w.t_ns, turn=index, status="error" if cause == "failed" else "ok")

@@ -134,6 +134,10 @@ def _mark(rec: dict[str, Any], at: float, lanes: Lanes, open_since: dict[str, fl
         lanes.points.append(("errors", at, "x", "#b3261e", f"{esc(name)} {esc(rec.get('message') or rec.get('reason') or '')}"))
 
 
+def _vline(at: float, line: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "line", "x0": at, "x1": at, "xref": "x", "y0": 0, "y1": 1, "yref": "paper", "line": line}
+
+
 def timeline_figure(trace: Trace, turn: int | None = None, title: str | None = None) -> go.Figure:
     lanes = collect_lanes(trace)
     fig = go.Figure()
@@ -151,14 +155,17 @@ def timeline_figure(trace: Trace, turn: int | None = None, title: str | None = N
         fig.add_trace(go.Scatter(y=[p[0] for p in points], x=[p[1] for p in points], mode="markers",
                                  marker={"symbol": symbol, "color": colour, "size": 10, "line": {"width": 2, "color": colour}},
                                  hovertext=[p[2] for p in points], hoverinfo="text", showlegend=False))
+    # Shapes and annotations set in one go: plotly's add_vline re-validates the layout each call.
+    shapes, notes = [], []
     for at, label in lanes.cuts:
-        fig.add_vline(x=at, line={"color": "#b3261e", "width": 2})
-        fig.add_annotation(x=at, y=1.02, yref="paper", text=label, showarrow=False, font={"color": "#b3261e"})
+        shapes.append(_vline(at, {"color": "#b3261e", "width": 2}))
+        notes.append({"x": at, "y": 1.02, "yref": "paper", "text": label, "showarrow": False, "font": {"color": "#b3261e"}})
     for number, start, end in lanes.turns:
-        fig.add_vline(x=start, line={"color": "#888", "dash": "dot", "width": 1})
-        fig.add_annotation(x=start, y=-0.08, yref="paper", text=f"turn {number}", showarrow=False, xanchor="left")
+        shapes.append(_vline(start, {"color": "#888", "dash": "dot", "width": 1}))
+        notes.append({"x": start, "y": -0.08, "yref": "paper", "text": f"turn {number}", "showarrow": False, "xanchor": "left"})
         if turn is not None and number == turn:
             fig.update_xaxes(range=[start - 300, (end or start + 10_000) + 300])
+    fig.update_layout(shapes=shapes, annotations=notes)
     fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(LANES)), range=[-0.5, len(LANES) - 0.5])
     fig.update_xaxes(title_text="ms since the session started")
     fig = styled(fig, title or f"session {trace.header.get('session_id')}", height=460)

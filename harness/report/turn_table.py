@@ -71,12 +71,17 @@ def normalize_turns(frame: pd.DataFrame) -> pd.DataFrame:
         if column not in frame.columns:
             frame[column] = None
     for column in TEXT_COLUMNS:
-        frame[column] = frame[column].map(_text_cell).astype("string")
+        if frame[column].dtype == object:  # mixed Python values: dicts, None, NaN, numbers
+            frame[column] = frame[column].map(_text_cell)
+        frame[column] = frame[column].astype("string")
     for column in METRIC_COLUMNS + ("t_wall_s",):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     for column in ("turn", "users", "violations", "t_start_ns"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
-    frame["expected_interruption"] = frame["expected_interruption"].map(_flag_cell).astype("boolean")
+    flags = frame["expected_interruption"]
+    if not pd.api.types.is_bool_dtype(flags):  # text from CSV, None mixed in, numbers
+        flags = flags.map(_flag_cell)
+    frame["expected_interruption"] = flags.astype("boolean")
     extra = [c for c in frame.columns if c not in TURN_COLUMNS]
     return frame[list(TURN_COLUMNS) + extra].reset_index(drop=True)
 
