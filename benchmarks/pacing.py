@@ -52,7 +52,7 @@ def child(design: str, count: int, url: str, warm_s: float, window_s: float) -> 
 
     stop = threading.Event()
     traces = tempfile.mkdtemp(prefix="pacing-bench-")
-    total_ms = (warm_s + window_s + 5) * 1000
+    total_ms = (warm_s + window_s + 40) * 1000
     specs = [SessionSpec(url=url, scenario="silence", turns=1, auth="none", trace_dir=traces,
                          session_id=f"b{i:04d}", ws_impl="sync" if design == "pacer-sync" else "sansio",
                          scenario_params={"duration_ms": total_ms, "listen_ms": 0}, turn_timeout_s=30)
@@ -62,8 +62,11 @@ def child(design: str, count: int, url: str, warm_s: float, window_s: float) -> 
     for thread in threads:
         thread.start()
         time.sleep(0.002)                    # ~2 ms apart: unrelated phases, like a Locust ramp
-    time.sleep(warm_s)
     pacer = get_pacer()
+    ramp_end = time.monotonic() + 30
+    while pacer.active < count and time.monotonic() < ramp_end:
+        time.sleep(0.1)                      # every session connected and streaming
+    time.sleep(warm_s)
     pacer.lateness = LatenessHistogram()
     cpu0, t0 = time.process_time(), time.perf_counter()
     active0 = pacer.active
@@ -136,6 +139,9 @@ def _naive(count: int, url: str, warm_s: float, window_s: float, threading) -> d
     for thread in threads:
         thread.start()
         time.sleep(0.002)
+    ramp_end = time.monotonic() + 30
+    while connected[0] < count and time.monotonic() < ramp_end:
+        time.sleep(0.1)
     time.sleep(warm_s)
     window["open"] = True
     cpu0, t0 = time.process_time(), time.perf_counter()

@@ -32,6 +32,7 @@ from harness.protocol import AudioFormat, Dialect, Event, Kind, encode, make_eve
 from harness.trace import TraceRecorder
 
 STOP_POLL_S = 0.25     # how often a waiting scenario looks at the stop flag
+FLUSH_EVERY_NS = 1_000_000_000   # write buffered trace records at least this often (bounds memory and GC pauses)
 BETA_HEADER = ("OpenAI-Beta", "realtime=v1")
 
 
@@ -81,6 +82,9 @@ class Session:
         self.error: str | None = None
         self._recv_thread: threading.Thread | None = None
         self._ended_players: set[str] = set()
+        self._flushed_ns = time.perf_counter_ns()
+        self._checked_k = 0     # audio chunks sent when the state tables last heard of appends
+        self._append_probe = make_event(Kind.INPUT_AUDIO_APPEND, self.dialect, audio="")
 
     @property
     def trace_path(self) -> Path:
@@ -101,7 +105,7 @@ class Session:
             self._fail("connect_failed", self._scrub(str(exc)))
             return False
         self.rec.mark("connected", status=101)
-        self.receiver = Receiver(self.conn, self.rec, self.fmt, self.inbox, spec.jitter_ms)
+        self.receiver = Receiver(self.conn, self.rec, self.fmt, self.inbox, spec.jitter_ms, self.dialect)
         self._recv_thread = threading.Thread(target=self.receiver.run, name=f"recv-{spec.session_id}", daemon=True)
         self._recv_thread.start()
         if self.wait_for(Kind.SESSION_CREATED, spec.connect_timeout_s) is None:
@@ -196,6 +200,11 @@ class Session:
         if mark is not None:
             self.rec.mark(mark, t_ns, **(mark_fields or {}))
         if self.receiver is not None:
+            if self.stream is not None and self.stream.k != self._checked_k:
+                # The pacer's appends bypass the state tables (per-chunk checks cost the hot path);
+                # one probe tells them audio was appended since the last client event.
+                self._checked_k = self.stream.k
+                self.receiver.observe_sent(t_ns, self._append_probe)
             self.receiver.observe_sent(t_ns, event)
         return t_ns
 
@@ -234,6 +243,9 @@ class Session:
                 yield ended
                 continue
             now = time.perf_counter_ns()
+            if now - self._flushed_ns > FLUSH_EVERY_NS:
+                self.rec.flush()
+                self._flushed_ns = now
             if now >= deadline:
                 return
             wake = min(deadline, now + int(STOP_POLL_S * 1e9), self._next_playout_end_ns())

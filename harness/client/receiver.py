@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.client.connection import ConnectionLost
 from harness.client.playout import Player
-from harness.protocol import AudioFormat, ConnectionRules, Event, Kind, RemoteProtocolError, decode_server
+from harness.protocol import AudioFormat, ConnectionRules, Dialect, Event, Kind, RemoteProtocolError, decode_server
 
 
 @dataclass
@@ -65,13 +65,13 @@ def b64_decoded_len(text: str) -> int:
 
 class Receiver:
     def __init__(self, conn: Any, recorder: Any, fmt: AudioFormat, inbox: "queue.SimpleQueue[Incoming]",
-                 jitter_ms: float = 0.0) -> None:
+                 jitter_ms: float = 0.0, dialect: Dialect | None = None) -> None:
         self._conn = conn
         self._rec = recorder
         self._inbox = inbox
         self._bytes_per_ms = fmt.bytes_per_ms
         self._jitter_ms = jitter_ms
-        self.rules = ConnectionRules(perspective="client")
+        self.rules = ConnectionRules(perspective="client", dialect=dialect)
         self.responses: dict[str, ResponseState] = {}
         self.lost: ConnectionLost | None = None
         self.running = True

@@ -32,8 +32,9 @@ config it needs). Scenario params (`SessionSpec.scenario_params`), all optional:
 | noisy_playback | noise ("babble"), noise_dbfs (-30), react (true), think_ms (0) |
 | silence | duration_ms (3000) per turn, listen_ms (1000), noise (none: digital silence), noise_dbfs (-45) |
 
-Common params: vad_threshold, prefix_padding_ms, silence_duration_ms, interrupt_response
-(server VAD settings of the session config when the spec gives none).
+Common params: vad_threshold, prefix_padding_ms, silence_duration_ms, interrupt_response,
+create_response (server VAD settings; otherwise the dialect's defaults from
+`harness.protocol.default_session_config`), used when the spec gives no session_config.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from harness.client.driver import Session
 from harness.client.pacer import Clip
 from harness.client.spec import SessionResult, SessionSpec, SpecError
 from harness.protocol import AudioFormat, Dialect
-from harness.scenarios.base import corpus_of, pick_utterances, session_config
+from harness.scenarios.base import VAD_PARAMS, corpus_of, pick_utterances, session_config
 from harness.scenarios.conversation import run_manual, run_plain, run_silence
 from harness.scenarios.interruptions import run_barge_in, run_client_cancel, run_noisy_playback
 from harness.scenarios.tools import TOOLS, run_function_call
@@ -105,9 +106,7 @@ def prepare(spec: SessionSpec) -> tuple[Scenario, Setup, str]:
     """Check the spec, load corpora and encode every clip the session will send (no network)."""
     spec.check()
     scenario = scenario_named(spec.scenario)
-    unknown = set(spec.scenario_params) - set(scenario.defaults) - {
-        "utterances", "vad_threshold", "prefix_padding_ms", "silence_duration_ms", "interrupt_response",
-        "tool_choice"}
+    unknown = set(spec.scenario_params) - set(scenario.defaults) - {"utterances", "tool_choice", *VAD_PARAMS}
     if unknown:
         raise SpecError(f"scenario {scenario.name!r} has no param(s) {', '.join(sorted(unknown))}; "
                         f"its params are {', '.join(sorted(scenario.defaults)) or 'none'}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,7 +19,9 @@ from harness.client.driver import Session
 from harness.client.receiver import Incoming
 from harness.client.spec import SessionSpec, SpecError
 from harness.corpus import Corpus, load_corpus
-from harness.protocol import AudioFormat, Kind, SessionConfig, TurnDetection
+from harness.protocol import AudioFormat, Kind, SessionConfig, TurnDetection, default_session_config
+
+VAD_PARAMS = ("vad_threshold", "prefix_padding_ms", "silence_duration_ms", "interrupt_response", "create_response")
 
 _corpora: dict[str, Corpus] = {}
 _corpora_lock = threading.Lock()
@@ -51,22 +53,23 @@ def pick_utterances(corpus: Corpus, count: int, session_id: str, ids: list[str] 
 
 def session_config(spec: SessionSpec, *, server_vad: bool = True, tools: list[dict[str, Any]] | None = None,
                    params: dict[str, Any] | None = None) -> SessionConfig:
-    """The spec's own config, else a voice session in the spec's format with server VAD (or none)."""
+    """The spec's own config, else the dialect's defaults in the spec's format, with server VAD
+    (its settings overridable by params) or none (manual turns), and the scenario's tools."""
     if spec.session_config is not None:
         return spec.session_config
     params = params or {}
     fmt = AudioFormat(spec.fmt)
-    detection = None
-    if server_vad:
-        detection = TurnDetection(type="server_vad",
-                                  threshold=float(params.get("vad_threshold", 0.5)),
-                                  prefix_padding_ms=int(params.get("prefix_padding_ms", 300)),
-                                  silence_duration_ms=int(params.get("silence_duration_ms", 500)),
-                                  create_response=True,
-                                  interrupt_response=bool(params.get("interrupt_response", True)))
-    config = SessionConfig(input_format=fmt, output_format=fmt, turn_detection=detection)
+    config = replace(default_session_config(spec.dialect), input_format=fmt, output_format=fmt)
+    if not server_vad:
+        config.turn_detection = None
+    else:
+        detection = config.turn_detection or TurnDetection()
+        overrides = {name: params[name] for name in VAD_PARAMS if name in params}
+        if "vad_threshold" in overrides:
+            overrides["threshold"] = overrides.pop("vad_threshold")
+        config.turn_detection = replace(detection, **overrides)
     if tools:
-        config.tools = tools
+        config.tools = list(tools)
         config.tool_choice = params.get("tool_choice", "auto")
     return config
 
