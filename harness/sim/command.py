@@ -73,8 +73,10 @@ def build_config(args: argparse.Namespace) -> SimConfig:
 
 async def _serve(cfg: SimConfig, host: str, port: int) -> None:
     from harness.sim.server import SimServer
+    from harness.sim.server_trace import ServerTrace
 
-    server = SimServer(cfg)
+    # nobody reads the trace in memory here; the file (if any) is the record
+    server = SimServer(cfg, ServerTrace(cfg.trace_file, keep_in_memory=False))
     try:
         url = await server.start(host, port)
     except OSError as exc:

@@ -25,6 +25,7 @@ TOML layout (every key optional):
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -82,7 +83,7 @@ class SimConfig:
     max_message_bytes: int = 24 * 1024 * 1024  # a 15 MiB append in base64 plus its JSON
     outbox_limit: int = 4096
     function_call: FunctionCallRule = field(default_factory=FunctionCallRule)
-    session_max_s: float = 3600.0
+    session_max_s: float | None = None  # None: 60 min (GA) / 30 min (beta), as the service
     trace_file: str | None = None
 
     def __post_init__(self) -> None:
@@ -110,6 +111,11 @@ class SimConfig:
             raise SimConfigError(f"max_message_bytes={self.max_message_bytes}: too small, use at least 1024")
         if isinstance(self.require_key, str) and not self.require_key.startswith("ENV:"):
             raise SimConfigError("require_key: use true (any key) or \"ENV:NAME\" (the key in $NAME), never the key itself")
+
+    def session_limit_s(self, beta: bool) -> float:
+        if self.session_max_s is not None:
+            return self.session_max_s
+        return 1800.0 if beta else 3600.0
 
     @property
     def latency_model(self) -> LatencyModel:
@@ -160,7 +166,35 @@ class SimConfig:
         except TypeError as exc:
             raise SimConfigError(f"{where}: {exc}") from None
 
+    def to_toml(self) -> str:
+        """The same settings as a TOML document that `from_toml` reads back."""
+        lines: list[str] = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("latency", "faults", "function_call") or value is None:
+                continue
+            lines.append(f"{f.name} = {_toml_value(value)}")
+        lines.append("faults = " + _toml_value(self.fault_plan.describe()))
+        lines.append("[latency]")
+        lines += [f"{stage} = {_toml_value(spec)}" for stage, spec in self.latency_model.describe().items()]
+        rule = self.function_call
+        lines.append("[function_call]")
+        lines.append(f"every = {rule.every}")
+        lines.append(f"by_tool_name = {_toml_value(rule.by_tool_name)}")
+        lines += [f"{key} = {_toml_value(getattr(rule, key))}" for key in ("match", "arguments") if getattr(rule, key)]
+        return "\n".join(lines) + "\n"
+
     def with_overrides(self, **changes: Any) -> "SimConfig":
         """A copy with some settings changed (None values are ignored), re-validated."""
         given = {k: v for k, v in changes.items() if v is not None}
         return replace(self, **given)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))  # a JSON string is a valid TOML basic string

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.protocol import Dialect, ProtocolValueError
+from harness.protocol import error_message
 
 AUDIO_BUDGET_BYTES = 8 * 1024 * 1024
 
@@ -120,30 +121,23 @@ class Conversation:
     def delete(self, item_id: str) -> None:
         item = self._by_id.pop(item_id, None)
         if item is None:
-            raise ProtocolValueError(
-                "item_delete_invalid_item_id", "item_id", f"Error deleting item: the item with id '{item_id}' does not exist."
-            )
+            raise ProtocolValueError("item_delete_invalid_item_id", "item_id",
+                                     error_message("item_delete_invalid_item_id", item_id=item_id))
         self.items.remove(item)
 
     def retrieve(self, item_id: str) -> Item:
         item = self._by_id.get(item_id)
         if item is None:
-            raise ProtocolValueError(
-                "item_retrieve_invalid_item_id",
-                "item_id",
-                f"Error retrieving item: the item with id '{item_id}' does not exist.",
-            )
+            raise ProtocolValueError("item_retrieve_invalid_item_id", "item_id",
+                                     error_message("item_retrieve_invalid_item_id", item_id=item_id))
         return item
 
     def truncate(self, item_id: str, content_index: Any, audio_end_ms: Any) -> Item:
         """Cut an assistant audio item at `audio_end_ms`; errors as the service reports them."""
         item = self._by_id.get(item_id)
         if item is None:
-            raise ProtocolValueError(
-                "item_truncate_invalid_item_id",
-                "item_id",
-                f"Error truncating item: the item with id '{item_id}' does not exist.",
-            )
+            raise ProtocolValueError("item_truncate_invalid_item_id", "item_id",
+                                     error_message("item_truncate_invalid_item_id", item_id=item_id))
         if not item.is_assistant_audio:
             raise ProtocolValueError(
                 "invalid_value", "item_id", f"Error truncating item: only assistant messages with audio can be truncated ('{item_id}')."
@@ -155,12 +149,8 @@ class Conversation:
                 "invalid_value", "audio_end_ms", "Invalid 'audio_end_ms': expected a non-negative integer."
             )
         if audio_end_ms > item.audio_ms + 0.5:
-            raise ProtocolValueError(
-                "invalid_value",
-                "audio_end_ms",
-                f"audio_end_ms ({audio_end_ms}) is longer than the audio generated for item '{item_id}' "
-                f"({item.audio_ms:.0f} ms).",
-            )
+            raise ProtocolValueError("item_truncate_invalid_audio_end_ms", "audio_end_ms", error_message(
+                "item_truncate_invalid_audio_end_ms", generated_ms=int(item.audio_ms), audio_end_ms=audio_end_ms))
         for part in item.parts:
             if part["type"] == "audio" and part.get("transcript") and item.audio_ms > 0:
                 kept = int(len(part["transcript"]) * audio_end_ms / item.audio_ms)

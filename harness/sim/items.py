@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.protocol import ProtocolValueError
+from harness.protocol import error_message
 from harness.sim.conversation import Conversation, Item
 from harness.sim.ids import IdMaker
 
@@ -72,6 +73,6 @@ def parse_client_item(raw: Any, ids: IdMaker, conversation: Conversation) -> Ite
         item.call_id = _string(raw, "call_id", "item")
         item.output = _string(raw, "output", "item")
         if not any(i.type == "function_call" and i.call_id == item.call_id for i in conversation.items):
-            raise ProtocolValueError("invalid_value", "item.call_id",
-                                     f"Tool call ID '{item.call_id}' not found in conversation.")
+            raise ProtocolValueError("item_create_invalid_call_id", "item.call_id",
+                                     error_message("item_create_invalid_call_id", call_id=item.call_id))
     return item

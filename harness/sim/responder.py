@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.protocol import AudioFormat, Dialect, Kind
+from harness.protocol.server_errors import SERVER_ERROR, error_message
 from harness.sim.answers import SpokenAnswer, ToolCall
 from harness.sim.conversation import Item, render
 from harness.sim.faults import Fault
@@ -155,7 +156,7 @@ class ResponseRun:
             log.exception("harness sim: response %s failed", self.id)
             self.s.trace.record("internal_error", self.s.session_id, response_id=self.id, error=repr(exc))
             if not self.finished and not self.s.outbox.closed:
-                self.s.send_error(None, "The server had an error while processing your request.", type_="server_error")
+                self.s.send_error(None, error_message("server_error"), type_=SERVER_ERROR)
                 details = {"type": "failed", "error": {"type": "server_error", "code": None}}
                 for out in self.closing_events("failed", details, None, None):
                     self.s.outbox.put(out)
@@ -275,8 +276,8 @@ class ResponseRun:
             return "go"
         if kind in ("error_event", "failed"):
             await self.s.outbox.send(Outgoing(event=self.s.error_event(
-                "server_error", fault.text("code"), "The server had an error while processing your request. "
-                "Sorry about that!", None, None), response_id=self.id, note={"fault": kind}))
+                SERVER_ERROR, fault.text("code"), error_message("server_error"), None, None),
+                response_id=self.id, note={"fault": kind}))
             if kind == "error_event":
                 return "go"
             details = {"type": "failed", "error": {"type": "server_error", "code": fault.text("code")}}

@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from harness.protocol import Dialect
+from harness.protocol.server_errors import SERVER_ERROR, error_message
 from harness.sim.answers import Recognizer
 from harness.sim.config import SimConfig
 from harness.sim.outbox import OutboxFull, Outgoing
@@ -148,7 +149,7 @@ class SimServer:
                 await writer
                 return
             session.open()
-            expiry = asyncio.get_running_loop().call_later(self.cfg.session_max_s, self._expire, session)
+            expiry = asyncio.get_running_loop().call_later(session.max_duration_s, self._expire, session)
             try:
                 await self._receive(session, ws)
             finally:
@@ -184,8 +185,7 @@ class SimServer:
                 except Exception as exc:  # noqa: BLE001 - one bad event must not end the server
                     log.exception("harness sim: internal error in %s", session.session_id)
                     self.trace.record("internal_error", session.session_id, error=repr(exc))
-                    session.send_error(None, "The server had an error while processing your request.",
-                                       type_="server_error")
+                    session.send_error(None, error_message("server_error"), type_=SERVER_ERROR)
         except ConnectionClosed:
             pass
 
@@ -197,16 +197,15 @@ class SimServer:
         expected = self._ctx.expected_key if self._ctx else None
         if key is not None and (expected is None or key == expected):
             return False
-        message = ("Missing bearer or basic authentication in header" if key is None else
-                   "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.")
+        message = error_message("missing_api_key" if key is None else "invalid_api_key")
         self.trace.record("auth_refused", session.session_id, missing=key is None)
         session.send_error("invalid_api_key", message)
         session.outbox.put(Outgoing(action=lambda: session.close_socket(AUTH_CLOSE_CODE, "invalid_api_key")))
         return True
 
     def _expire(self, session: Session) -> None:
-        minutes = self.cfg.session_max_s / 60
-        session.send_error("session_expired", f"Your session hit the maximum duration of {minutes:g} minutes.")
+        minutes = session.max_duration_s / 60
+        session.send_error("session_expired", error_message("session_expired", minutes=f"{minutes:g}"))
         session.outbox.put(Outgoing(action=lambda: session.close_socket(1000, "session expired")))
 
 

@@ -7,7 +7,6 @@ goes through its `Outbox` on deadlines. Input audio, the VAD and commits live in
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,8 @@ from harness.protocol import (
     decode_client,
     make_event,
 )
+from harness.protocol import error_event, error_message
+from harness.protocol.server_errors import INVALID_REQUEST
 from harness.sim.answers import ToolCall, spoken_answer, tool_arguments, wants_tool
 from harness.sim.conversation import Conversation, Item, render
 from harness.sim.ids import IdMaker
@@ -59,6 +60,7 @@ class Session:
         self.rng = random.Random(f"{self.cfg.seed}:answers:{index}")
         self.settings = SessionSettings.default(dialect, model)
         self.created_at_s = time.time()
+        self.max_duration_s = self.cfg.session_limit_s(dialect is Dialect.BETA)
         self.conversation = Conversation()
         self.outbox = Outbox(ws.send, self.trace, self.session_id, self.cfg.outbox_limit)
         self.turns = InputTurns(self)
@@ -73,11 +75,11 @@ class Session:
 
     def error_event(self, type_: str, code: str | None, message: str, param: str | None,
                     client_event_id: str | None) -> dict[str, Any]:
-        return self.event(K.ERROR, error={"type": type_, "code": code, "message": message, "param": param,
-                                          "event_id": client_event_id})
+        return error_event(self.dialect, code, message, param, client_event_id, type_,
+                           server_event_id=self.ids.event()).to_dict()
 
     def send_error(self, code: str | None, message: str, param: str | None = None,
-                   client_event_id: str | None = None, type_: str = "invalid_request_error") -> None:
+                   client_event_id: str | None = None, type_: str = INVALID_REQUEST) -> None:
         self.trace.record("error", self.session_id, code=code, param=param)
         self.outbox.put(Outgoing(event=self.error_event(type_, code, message, param, client_event_id)))
 
@@ -120,7 +122,8 @@ class Session:
         try:
             event = decode_client(text, self.dialect)
         except RemoteProtocolError as exc:
-            self.send_error(exc.code, exc.message)
+            message = error_message("invalid_json", detail=exc.message) if exc.code == "invalid_json" else exc.message
+            self.send_error(exc.code, message)
             return
         client_event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
         if self.cfg.discard and event.kind is not K.SESSION_UPDATE:
@@ -185,10 +188,8 @@ class Session:
     def _response_create(self, fields: dict[str, Any], t_ns: int, eid: str | None) -> None:
         settings = parse_response_overrides(self, fields.get("response"))
         if settings.in_conversation and self.active is not None:
-            raise ProtocolValueError(
-                "conversation_already_has_active_response", None,
-                f"Conversation already has an active response in progress: {self.active.id}. "
-                "Wait until the response is finished before creating a new one.")
+            raise ProtocolValueError("conversation_already_has_active_response", None, error_message(
+                "conversation_already_has_active_response", response_id=self.active.id))
         self.start_response(settings, t_ns, "response.create")
 
     def _response_cancel(self, fields: dict[str, Any], t_ns: int, eid: str | None) -> None:
@@ -197,7 +198,7 @@ class Session:
         if run is None and wanted and self.active is not None and self.active.id == wanted:
             run = self.active
         if run is None or run.finished:
-            raise ProtocolValueError("response_cancel_not_active", None, "Cancellation failed: no active response found")
+            raise ProtocolValueError("response_cancel_not_active", None, error_message("response_cancel_not_active"))
         self.cancel_response(run, "client_cancelled", t_ns)
 
     def _output_clear(self, fields: dict[str, Any], t_ns: int, eid: str | None) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.audio import from_wire
 from harness.protocol import Dialect, Kind, ProtocolValueError
+from harness.protocol import error_message
 from harness.sim.conversation import Item
 from harness.sim.outbox import Outgoing
 from harness.sim.vad import SEMANTIC_SILENCE_MS, FrameVad, VadEvent, make_vad
@@ -87,10 +88,8 @@ class InputTurns:
 
     def manual_commit(self, t_ns: int, eid: str | None) -> None:
         if self.buffer_ms < MIN_COMMIT_MS:
-            raise ProtocolValueError(
-                "input_audio_buffer_commit_empty", None,
-                "Error committing input audio buffer: buffer too small. Expected at least 100ms of audio, "
-                f"but buffer only has {self.buffer_ms:.2f}ms of audio.")
+            raise ProtocolValueError("input_audio_buffer_commit_empty", None,
+                                     error_message("input_audio_buffer_commit_empty", ms=self.buffer_ms))
         item_id = self.pending_item_id or self.s.ids.item()
         if self.vad is not None:
             self.vad.reset()

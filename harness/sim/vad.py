@@ -81,7 +81,7 @@ class FrameVad:
         return samples.astype(np.float32)
 
     def _score(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(is_speech, level_dbfs) per frame row."""
+        """(is_speech, mean square) per frame row; the level in dB is computed only for decisions."""
         raise NotImplementedError
 
     # ---- the state machine
@@ -111,7 +111,7 @@ class FrameVad:
         self._pending = prepared[whole * size :].copy()
         if whole == 0:
             return []
-        speech, levels = self._score(prepared[: whole * size].reshape(whole, size))
+        speech, power = self._score(prepared[: whole * size].reshape(whole, size))
         events: list[VadEvent] = []
         ms = self.frame_ms
         for i in range(whole):
@@ -124,7 +124,7 @@ class FrameVad:
                         self.in_speech, self._run = True, 0
                         self._last_speech_end_frame = index + 1
                         events.append(VadEvent("started", max(0, onset_ms - self.prefix_padding_ms), onset_ms,
-                                               (index + 1) * ms, float(levels[i])))
+                                               (index + 1) * ms, _db(power[i])))
                 else:
                     self._run = 0
             elif speech[i]:
@@ -135,7 +135,7 @@ class FrameVad:
                 if self._run >= self.silence_frames:
                     self.in_speech, self._run = False, 0
                     events.append(VadEvent("stopped", (index + 1) * ms, self._last_speech_end_frame * ms,
-                                           (index + 1) * ms, float(levels[i])))
+                                           (index + 1) * ms, _db(power[i])))
         self._frame_index += whole
         return events
 
@@ -157,7 +157,7 @@ class EnergyVad(FrameVad):
 
     def _score(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mean_square = np.einsum("ij,ij->i", frames, frames) / frames.shape[1]
-        return mean_square >= self._min_mean_square, _db(mean_square)
+        return mean_square >= self._min_mean_square, mean_square
 
 
 class SileroVad(FrameVad):
@@ -193,7 +193,7 @@ class SileroVad(FrameVad):
         scaled = np.ascontiguousarray(frames / 32768.0, dtype=np.float32)
         probs = np.array([self._model.process(memoryview(row)) for row in scaled])
         mean_square = np.einsum("ij,ij->i", frames, frames) / frames.shape[1]
-        return probs >= self.threshold, _db(mean_square)
+        return probs >= self.threshold, mean_square
 
 
 def make_vad(kind: str, rate_hz: int, threshold: float, prefix_padding_ms: int, silence_duration_ms: int,
@@ -203,5 +203,5 @@ def make_vad(kind: str, rate_hz: int, threshold: float, prefix_padding_ms: int, 
     return cls(rate_hz, threshold, prefix_padding_ms, silence_duration_ms, min_speech_ms, start_ms)
 
 
-def _db(mean_square: np.ndarray) -> np.ndarray:
-    return 10.0 * np.log10(np.maximum(mean_square, 1e-9)) - 20.0 * np.log10(32768.0)
+def _db(mean_square: float) -> float:
+    return float(10.0 * np.log10(max(float(mean_square), 1e-9)) - 20.0 * np.log10(32768.0))

@@ -15,7 +15,7 @@ import numpy as np
 from websockets.sync.client import connect
 
 from harness.audio import to_wire
-from harness.protocol import AudioFormat
+from harness.protocol import AudioFormat, ConnectionRules, RemoteProtocolError, decode_client, decode_server
 
 RATE_HZ = 24000
 
@@ -62,11 +62,15 @@ class RawClient:
                           max_size=None, compression=None, open_timeout=10).__enter__()
         self.events: list[dict[str, Any]] = []
         self._seq = 0
+        self.rules = ConnectionRules("client", dialect)
+        self.violations: list[Any] = []
 
     def send(self, type_: str, **fields: Any) -> dict[str, Any]:
         self._seq += 1
         event = {"type": type_, "event_id": f"evt_client_{self._seq}", **fields}
-        self.ws.send(json.dumps(event))
+        text = json.dumps(event)
+        self.violations += self.rules.observe(decode_client(text), sent=True)
+        self.ws.send(text)
         return event
 
     def recv(self, timeout: float = 10.0) -> dict[str, Any]:
@@ -74,7 +78,8 @@ class RawClient:
         t_ns = time.perf_counter_ns()
         try:
             event = json.loads(text)
-        except ValueError:
+            self.violations += self.rules.observe(decode_server(text), sent=False)
+        except (ValueError, RemoteProtocolError):
             event = {"type": "<malformed>", "raw": text}
         event["_t_ns"] = t_ns
         self.events.append(event)
@@ -116,6 +121,11 @@ class RawClient:
     def configure(self, fmt: AudioFormat, turn_detection: Any = "default", **extra: Any) -> dict[str, Any]:
         self.send("session.update", session=session_body(self.dialect, fmt, turn_detection, **extra))
         return self.until("session.updated")[-1]
+
+    def assert_conformant(self) -> None:
+        """The simulator broke none of harness.protocol's connection rules so far."""
+        remote = [v for v in self.violations if v.side == "remote"]
+        assert remote == [], remote
 
     def close(self) -> None:
         self.ws.close()

@@ -57,6 +57,7 @@ def test_stall_pauses_the_deltas_for_the_configured_time_then_completes(sim_fact
     assert deltas[2]["stall_ns"] == 400_000_000 and deltas[2]["delay_ns"] == 405_000_000
     received = _audio_deltas(events)
     assert received[2]["_t_ns"] - received[1]["_t_ns"] >= 400_000_000
+    client.assert_conformant()
 
 
 def test_malformed_json_is_one_broken_frame_in_an_otherwise_complete_response(sim_factory) -> None:
@@ -73,6 +74,7 @@ def test_error_event_is_a_server_error_and_the_response_carries_on(sim_factory) 
     errors = [e for e in events if e["type"] == "error"]
     assert [e["error"]["type"] for e in errors] == ["server_error"]
     assert events[-1]["response"]["status"] == "completed"
+    client.assert_conformant()
 
 
 def test_failed_ends_the_response_failed_after_an_error_event(sim_factory) -> None:
@@ -82,6 +84,7 @@ def test_failed_ends_the_response_failed_after_an_error_event(sim_factory) -> No
     response = events[-1]["response"]
     assert response["status"] == "failed"
     assert response["status_details"] == {"type": "failed", "error": {"type": "server_error", "code": "server_error"}}
+    client.assert_conformant()
 
 
 @pytest.mark.parametrize("reason", ["max_output_tokens", "content_filter"])
@@ -95,6 +98,7 @@ def test_incomplete_ends_the_response_with_the_reason_and_an_incomplete_item(sim
     assert response["status"] == "incomplete"
     assert response["status_details"] == {"type": "incomplete", "reason": reason}
     assert response["output"][0]["status"] == "incomplete"
+    client.assert_conformant()
 
 
 def test_cut_audio_stops_the_audio_early_but_reports_the_full_transcript(sim_factory) -> None:
@@ -105,6 +109,7 @@ def test_cut_audio_stops_the_audio_early_but_reports_the_full_transcript(sim_fac
     assert transcript_done["transcript"] == REPLY
     assert "response.output_audio.done" in types(events)
     assert events[-1]["response"]["status"] == "completed"
+    client.assert_conformant()
 
 
 def test_slow_audio_spaces_deltas_by_rtf_times_their_duration(sim_factory) -> None:
@@ -114,6 +119,7 @@ def test_slow_audio_spaces_deltas_by_rtf_times_their_duration(sim_factory) -> No
     gaps = {r["delay_ns"] for r in deltas[1:-1]}
     assert gaps == {150_000_000}  # 100 ms deltas, 1.5 x slower than real time
     assert all(r["slow_audio_rtf"] == 1.5 for r in deltas[1:])
+    client.assert_conformant()
 
 
 def test_false_vad_cancels_with_turn_detected_on_silent_input(sim_factory) -> None:
@@ -134,6 +140,7 @@ def test_false_vad_cancels_with_turn_detected_on_silent_input(sim_factory) -> No
     assert [e["item_id"] for e in rest if e["type"] == "input_audio_buffer.speech_stopped"] == [started[1]["item_id"]]
     assert rest[-1]["response"]["status"] == "completed"
     assert [r["kind"] for r in sim.trace.records if r["rec"] == "fault"] == ["false_vad"]
+    client.assert_conformant()
 
 
 def test_noise_during_playout_with_a_low_threshold_barges_in_and_a_high_one_does_not(sim_factory) -> None:
@@ -170,6 +177,7 @@ def test_probability_zero_never_fires_and_nth_fires_once(sim_factory) -> None:
         client.send("response.create")
         statuses.append(client.until("response.done")[-1]["response"]["status"])
     assert statuses == ["completed", "incomplete", "completed"]
+    client.assert_conformant()
 
 
 def test_discard_mode_accepts_the_session_and_audio_and_answers_nothing_else(sim_factory) -> None:

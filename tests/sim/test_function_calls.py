@@ -68,6 +68,7 @@ def test_a_recognised_tool_request_streams_a_call_and_the_output_is_answered(sim
     answer = client.until("response.done")
     facts = check_audio_response(answer, dialect, fmt, added["item"]["id"])
     assert "clear" in facts["transcript"]
+    client.assert_conformant()
     client.close()
 
 
@@ -90,6 +91,7 @@ def test_the_every_nth_rule_calls_a_tool_without_a_corpus_and_unknown_call_ids_a
                                                         "output": "{}"})
     error = client.until("error")[-1]["error"]
     assert error["event_id"] == bad["event_id"] and error["param"] == "item.call_id"
+    client.assert_conformant()
     client.close()
 
 
@@ -106,4 +108,5 @@ def test_a_response_create_during_a_tool_call_is_rejected_as_already_active(sim_
     assert error["code"] == "conversation_already_has_active_response" and rid in error["message"]
     assert error["event_id"] == second["event_id"]
     assert client.until("response.done")[-1]["response"]["output"][0]["type"] == "function_call"
+    client.assert_conformant()
     client.close()

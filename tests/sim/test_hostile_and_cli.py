@@ -115,3 +115,24 @@ def test_harness_sim_reports_bad_settings_in_one_line_with_exit_code_2() -> None
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("harness sim: error: latency first_audio=")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_start_in_process_runs_the_same_config_in_a_child_and_its_trace_is_readable() -> None:
+    from harness.sim import start_in_process
+
+    cfg = SimConfig(seed=3, reply_text="From a child.", latency={"first_audio": "fixed:40", "delta_gap": "fixed:3"},
+                    faults=["incomplete:nth=2,reason=content_filter"])
+    assert SimConfig.from_mapping(__import__("tomllib").loads(cfg.to_toml())) == cfg
+    with start_in_process(cfg) as sim:
+        client = RawClient(sim.url)
+        client.until("session.created")
+        client.configure(AudioFormat.PCM16, turn_detection=None)
+        statuses = []
+        for _ in range(2):
+            client.send("response.create")
+            statuses.append(client.until("response.done")[-1]["response"])
+        client.close()
+        assert [r["status"] for r in statuses] == ["completed", "incomplete"]
+        assert statuses[0]["output"][0]["content"][0]["transcript"] == "From a child."
+    first_audio = [r for r in sim.read_records() if r.get("stage") == "first_audio"]
+    assert [r["delay_ns"] for r in first_audio] == [40_000_000, 40_000_000]

@@ -15,9 +15,9 @@ LONG_REPLY = "This answer is long on purpose so that there is time to interrupt 
 
 @pytest.fixture
 def slow_sim(sim_factory):
-    # 100 ms deltas every 60 ms: generation takes about 3.6 s for the long reply
-    return sim_factory(SimConfig(reply_text=LONG_REPLY, ms_per_char=60, latency={"first_audio": "fixed:30",
-                                                                                  "delta_gap": "fixed:60"}))
+    # 100 ms deltas every 40 ms: generation takes about 1.6 s for the long reply
+    return sim_factory(SimConfig(reply_text=LONG_REPLY, ms_per_char=40, latency={"first_audio": "fixed:30",
+                                                                                  "delta_gap": "fixed:40"}))
 
 
 def _closing_types(dialect: str) -> list[str]:
@@ -64,6 +64,7 @@ def test_a_client_cancel_closes_the_open_parts_and_ends_cancelled(slow_sim, dial
     error = client.until("error")[-1]["error"]
     assert error["code"] == "response_cancel_not_active" and error["event_id"] == late["event_id"]
     assert error["message"] == "Cancellation failed: no active response found"
+    client.assert_conformant()
     client.close()
 
 
@@ -92,6 +93,7 @@ def test_speech_while_generating_cancels_with_turn_detected_then_answers_the_new
     committed = [e for e in rest if e["type"] == "input_audio_buffer.committed"]
     assert stopped[0]["item_id"] == started[0]["item_id"] == committed[0]["item_id"]
     assert rest[-1]["response"]["status"] == "completed" and rest[-1]["response"]["id"] != rid
+    client.assert_conformant()
     client.close()
 
 
@@ -107,6 +109,7 @@ def test_speech_after_generation_finished_only_sends_speech_started(sim_factory)
     client.append(burst_audio(fmt, [("speech", 300)]), fmt)
     events = client.quiet_for(0.4)
     assert types(events) == ["input_audio_buffer.speech_started"]
+    client.assert_conformant()
     client.close()
 
 
@@ -122,6 +125,7 @@ def test_with_interrupt_response_false_the_response_continues(slow_sim) -> None:
     events = client.until("response.done")
     assert "input_audio_buffer.speech_started" in types(events)
     assert events[-1]["response"]["status"] == "completed"
+    client.assert_conformant()
     client.close()
 
 
@@ -143,4 +147,5 @@ def test_delete_and_retrieve_find_items_and_report_unknown_ids(slow_sim) -> None
         assert (error["code"], error["event_id"], error["type"]) == (code, sent["event_id"], "invalid_request_error")
         assert item["id"] in error["message"]
     assert created["event_id"]
+    client.assert_conformant()
     client.close()

@@ -16,14 +16,14 @@ def test_idle_timeout_on_the_audio_clock_triggers_commit_and_a_response(sim_fact
     fmt = AudioFormat.PCM16
     client = RawClient(sim.url)
     client.until("session.created")
-    client.configure(fmt, turn_detection={"type": "server_vad", "silence_duration_ms": 200, "idle_timeout_ms": 1000})
-    client.append(burst_audio(fmt, [("silence", 900)]), fmt)
+    client.configure(fmt, turn_detection={"type": "server_vad", "silence_duration_ms": 200, "idle_timeout_ms": 5000})
+    client.append(burst_audio(fmt, [("silence", 4900)]), fmt, chunk_ms=100)
     assert client.quiet_for(0.3) == []
     client.append(burst_audio(fmt, [("silence", 200)]), fmt)
     events = client.until("response.done")
     timeout = events[0]
     assert timeout["type"] == "input_audio_buffer.timeout_triggered"
-    assert (timeout["audio_start_ms"], timeout["audio_end_ms"]) == (0, 1000)
+    assert (timeout["audio_start_ms"], timeout["audio_end_ms"]) == (0, 5000)
     committed = events[1]
     assert committed["type"] == "input_audio_buffer.committed" and committed["item_id"] == timeout["item_id"]
     assert events[-1]["response"]["status"] == "completed"
@@ -40,7 +40,8 @@ def test_semantic_vad_waits_for_an_eagerness_dependent_pause(sim_factory) -> Non
         client.append(burst_audio(fmt, [("speech", 500), ("silence", silence_ms + 100)]), fmt)
         stopped = [e for e in client.until("response.done") if e["type"] == "input_audio_buffer.speech_stopped"]
         ends[eagerness] = stopped[0]["audio_end_ms"]
-        client.close()
+        client.assert_conformant()
+    client.close()
     assert ends == {"high": 500 + 300, "low": 500 + 1200}
 
 

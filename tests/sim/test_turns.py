@@ -42,6 +42,7 @@ def test_a_server_vad_turn_produces_the_documented_sequence(fast_sim, dialect: s
     facts = check_audio_response(events[2 + used:], dialect, fmt, user_id)
     assert facts["transcript"] == REPLY
     assert facts["audio_ms"] == pytest.approx(round(len(REPLY) * 20 / 10) * 10, abs=0.5)
+    client.assert_conformant()
     client.close()
 
 
@@ -65,6 +66,7 @@ def test_a_manual_turn_commits_without_answering_until_response_create(fast_sim,
     events = client.until("response.done")
     check_audio_response(events, dialect, fmt, user_id)
     assert commit["event_id"]  # sent with an id; the server echoes ids only in errors
+    client.assert_conformant()
     client.close()
 
 
@@ -82,4 +84,5 @@ def test_audio_times_are_cumulative_across_turns(fast_sim) -> None:
     assert starts == [100, 1600 + 400 - 300] and ends == [1200, 1600 + 900 + 200]
     commits = [e for e in first + second if e["type"] == "input_audio_buffer.committed"]
     assert commits[1]["previous_item_id"] is not None  # the first turn's assistant item
+    client.assert_conformant()
     client.close()
