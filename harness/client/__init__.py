@@ -7,7 +7,7 @@ Knows nothing of Locust: under Locust's gevent monkey-patching its threads are g
 model), `driver` (Session). Scenarios (harness.scenarios) are flows over `Session`.
 """
 
-from harness.client.clips import noise_clip, silence_clip, utterance_clip
+from harness.client.clips import noise_clip, silence_clip, utterance_clip, wire_clip
 from harness.client.connection import ConnectFailed, ConnectionLost
 from harness.client.driver import Session, SessionClosed, SessionStopped
 from harness.client.pacer import AudioStream, Clip, LatenessHistogram, Pacer, get_pacer
@@ -17,5 +17,5 @@ from harness.client.spec import SessionResult, SessionSpec, SpecError
 __all__ = [
     "AudioStream", "Clip", "ConnectFailed", "ConnectionLost", "LatenessHistogram", "Pacer", "Player",
     "Session", "SessionClosed", "SessionResult", "SessionSpec", "SessionStopped", "SpecError", "get_pacer",
-    "noise_clip", "silence_clip", "utterance_clip",
+    "noise_clip", "silence_clip", "utterance_clip", "wire_clip",
 ]

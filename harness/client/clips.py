@@ -34,8 +34,9 @@ def _speech_flags(n_chunks: int, chunk_ms: float, segments_ms: list[tuple[float,
     return tuple(flags)
 
 
-def _build(name: str, wire: bytes, fmt: AudioFormat, chunk_ms: float, dialect: Dialect,
-           segments_ms: list[tuple[float, float]], utterance: Any) -> Clip:
+def wire_clip(name: str, wire: bytes, fmt: AudioFormat, chunk_ms: float, dialect: Dialect,
+              segments_ms: list[tuple[float, float]], utterance: Any = None) -> Clip:
+    """Any wire audio as append messages (e.g. the exact audio of a repro bundle, for replay)."""
     chunks = split_chunks(wire, fmt, chunk_ms)
     texts = chunks_base64(chunks)
     messages = tuple(encode(make_event(Kind.INPUT_AUDIO_APPEND, dialect, audio=text)).encode("utf-8")
@@ -59,7 +60,7 @@ def utterance_clip(utterance: Any, fmt: AudioFormat, chunk_ms: float, dialect: D
     """A corpus utterance (harness.corpus.Utterance) as append messages; speech flags from its labels."""
     key = ("utt", utterance.id, fmt.value, chunk_ms, dialect.value)
     segments = [tuple(s) for s in utterance.segments_ms]
-    return _cached(key, lambda: _build(utterance.id, utterance.wire(fmt), fmt, chunk_ms, dialect,
+    return _cached(key, lambda: wire_clip(utterance.id, utterance.wire(fmt), fmt, chunk_ms, dialect,
                                        segments, utterance))
 
 
@@ -67,7 +68,7 @@ def silence_clip(fmt: AudioFormat, chunk_ms: float, dialect: Dialect) -> Clip:
     """One chunk of digital silence: the filler a live microphone sends between utterances."""
     key = ("silence", fmt.value, chunk_ms, dialect.value)
     wire = silence_bytes(fmt, chunk_bytes(fmt, chunk_ms))
-    return _cached(key, lambda: _build("silence", wire, fmt, chunk_ms, dialect, [], None))
+    return _cached(key, lambda: wire_clip("silence", wire, fmt, chunk_ms, dialect, [], None))
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def silence_turn_clip(fmt: AudioFormat, chunk_ms: float, dialect: Dialect, durat
     key = ("silence-turn", fmt.value, chunk_ms, dialect.value, n_chunks)
     wire = silence_bytes(fmt, chunk_bytes(fmt, chunk_ms) * n_chunks)
     filler = Filler(f"silence/{n_chunks * chunk_ms:g}ms", n_chunks * chunk_ms)
-    return _cached(key, lambda: _build(filler.id, wire, fmt, chunk_ms, dialect, [], filler))
+    return _cached(key, lambda: wire_clip(filler.id, wire, fmt, chunk_ms, dialect, [], filler))
 
 
 def rms_dbfs(pcm: np.ndarray) -> float:
@@ -110,6 +111,6 @@ def noise_clip(noise: Any, fmt: AudioFormat, chunk_ms: float, dialect: Dialect, 
         gain = 0.0 if math.isinf(level) else 10.0 ** ((level_dbfs - level) / 20.0)
         scaled = np.clip(np.round(pcm * gain), -32768, 32767).astype(np.int16)
         wire = to_wire(scaled, AudioFormat.PCM16.rate_hz, fmt)
-        return _build(f"{noise.id}@{level_dbfs:g}dBFS", wire, fmt, chunk_ms, dialect, [], noise)
+        return wire_clip(f"{noise.id}@{level_dbfs:g}dBFS", wire, fmt, chunk_ms, dialect, [], noise)
 
     return _cached(key, build)

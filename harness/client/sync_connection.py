@@ -8,6 +8,7 @@ unless `SessionSpec.ws_impl == "sync"`.
 
 from __future__ import annotations
 
+import inspect
 import time
 from typing import Sequence
 
@@ -15,6 +16,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import ClientConnection, connect
 
 from harness.client.connection import MAX_MESSAGE_BYTES, ConnectFailed, ConnectionLost
+
+# websockets >= 17 warns unless a directly returned connection is asked for explicitly.
+_LEGACY = {"legacy": True} if "legacy" in inspect.signature(connect).parameters else {}
 
 
 class SyncConnection:
@@ -31,7 +35,7 @@ class SyncConnection:
             ws = connect(url, additional_headers=list(headers), open_timeout=timeout_s,
                          subprotocols=list(subprotocols) if subprotocols else None,  # type: ignore[arg-type]
                          compression=None, proxy=None, ping_interval=None, close_timeout=1.0,
-                         max_size=MAX_MESSAGE_BYTES)
+                         max_size=MAX_MESSAGE_BYTES, **_LEGACY)
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
             raise ConnectFailed(f"{type(exc).__name__}: {exc}") from None
         return cls(ws, poll_s)

@@ -16,6 +16,10 @@ mark has been flushed to the trace file (so a listener can read the finished tur
 Only bad input (unknown scenario, bad params, missing corpus) raises, as a `user_error`
 exception, before anything connects. KeyboardInterrupt closes the trace, then propagates.
 
+`preencode(spec)` encodes every clip sessions like `spec` may send, ahead of a run (Locust:
+call it in `test_start`, after the fork, once per format/dialect/scenario in use), so no session
+pays for encoding while others stream.
+
 `run_sessions(specs, stop=None)` runs many specs concurrently, one thread each, and returns their
 results in order (tests, `harness replay --repeat`).
 
@@ -134,6 +138,26 @@ def prepare(spec: SessionSpec) -> tuple[Scenario, Setup, str]:
     return scenario, Setup(spec=spec, params=params, clips=clips, noise=noise), corpus_name
 
 
+def preencode(spec: SessionSpec) -> int:
+    """Encode every clip sessions like `spec` can send (all utterances of its corpus, its noise),
+    once per process, before a run starts (Locust: in `test_start`, after the fork). Returns the
+    number of utterances prepared; later sessions only look clips up."""
+    scenario = scenario_named(spec.scenario)
+    params = {**scenario.defaults, **spec.scenario_params}
+    fmt, dialect = AudioFormat(spec.fmt), Dialect(spec.dialect)
+    count = 0
+    if scenario.speech:
+        corpus = corpus_of(params[scenario.corpus_param] if scenario.corpus_param else spec.corpus)
+        for utt in corpus.utterances:
+            if utt.kind == "speech":
+                utterance_clip(utt, fmt, spec.chunk_ms, dialect)
+                count += 1
+    if params.get("noise"):
+        noise_utt = corpus_of(spec.noise_corpus).get(str(params["noise"]))
+        noise_clip(noise_utt, fmt, spec.chunk_ms, dialect, float(params["noise_dbfs"]))
+    return count
+
+
 def _looped(clip: Clip, n_chunks: int) -> Clip:
     index = [i % len(clip) for i in range(n_chunks)]
     return Clip(name=clip.name, messages=tuple(clip.messages[i] for i in index),
@@ -175,4 +199,4 @@ def run_sessions(specs: Sequence[SessionSpec], stop: threading.Event | None = No
     return [r for r in results if r is not None]
 
 
-__all__ = ["SCENARIOS", "Scenario", "Setup", "prepare", "run_scenario", "run_sessions", "scenario_named"]
+__all__ = ["SCENARIOS", "Scenario", "Setup", "preencode", "prepare", "run_scenario", "run_sessions", "scenario_named"]

@@ -125,3 +125,22 @@ def test_the_appends_of_an_utterance_are_exactly_its_audio_in_order(sim_factory,
     assert [a["speech"] for a in sent] == [any(s < (i + 1) * 20 and e > i * 20 for s, e in utt.segments_ms)
                                           for i in range(len(chunks))]
     assert base64.b64encode(chunks[0])   # the chunks the trace hashes are the wire bytes
+
+
+def test_the_sync_client_variant_tells_the_same_story(sim_factory, tmp_path):
+    sim = sim_factory(**FAST_SIM)
+    result = run_scenario(_spec(sim.url, tmp_path, ws_impl="sync", turns=1, fmt="g711_ulaw", dialect="beta"))
+    assert result.reason == "done" and result.turns_ok == 1
+    story = Story.read(result.trace_path)
+    assert story.marks("playout_end") and story.received("response_done")
+    assert story.trace.footer["reason"] == "done" and story.marks("close")[0]["by"] == "client"
+
+
+def test_preencode_prepares_every_utterance_so_sessions_only_look_clips_up(tmp_path):
+    from harness.client.clips import _cache
+    from harness.scenarios import preencode
+
+    spec = SessionSpec(url="ws://127.0.0.1:1/v1/realtime", fmt="g711_alaw", chunk_ms=40.0, trace_dir=tmp_path)
+    count = preencode(spec)
+    assert count == len([u for u in load_corpus("default").utterances if u.kind == "speech"])
+    assert sum(1 for key in _cache if key[0] == "utt" and key[2:4] == ("g711_alaw", 40.0)) == count
