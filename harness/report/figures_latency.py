@@ -67,9 +67,10 @@ def over_time_figure(turns: pd.DataFrame, metric: str) -> go.Figure | None:
         user_bins = time_bins(users["t_wall_s"] - t0, users["users"].astype("float64"))
         fig.add_trace(go.Scatter(x=user_bins["t"].to_numpy(), y=user_bins["p50"].to_numpy(), mode="lines",
                                  name="active users", yaxis="y2", line={"color": "#2ca02c", "dash": "dot"}))
-        fig.update_layout(yaxis2={"title": "active users", "overlaying": "y", "side": "right", "showgrid": False})
+        fig.update_layout(yaxis2={"title": {"text": "active users"}, "overlaying": "y", "side": "right",
+                                  "showgrid": False, "rangemode": "tozero", "tickformat": "d"})
     fig.update_xaxes(title_text="seconds since the first turn")
-    fig.update_yaxes(title_text=f"{metric} (ms)")
+    fig.update_layout(yaxis_title_text=f"{metric} (ms)")  # update_yaxes would retitle the users axis too
     fig = styled(fig, f"{metric} over time", height=380)
     fig.update_layout(margin={"r": 70}, legend={"orientation": "h", "y": -0.2})
     return fig

@@ -66,7 +66,6 @@ def playout_figure(turns: pd.DataFrame) -> go.Figure | None:
         fig.add_trace(bar, row=1, col=2)
     fig.update_xaxes(title_text="underruns", row=1, col=1)
     fig.update_xaxes(title_text="underrun_ms", row=1, col=2)
-    fig.update_yaxes(type="log", row=1, col=1)
     fig.update_layout(showlegend=False)
     return styled(fig, "Playout", height=320)
 
@@ -100,4 +99,5 @@ def counts_bar_figure(counts: Mapping[str, int], title: str, axis_title: str, co
     fig = go.Figure(go.Bar(y=[esc(k) for k, _ in items], x=[v for _, v in items], orientation="h",
                            marker={"color": color}, text=[v for _, v in items], textposition="outside"))
     fig.update_xaxes(title_text=axis_title)
-    return styled(fig, title, height=max(220, 40 + 28 * len(items)))
+    fig.update_yaxes(automargin=True)
+    return styled(fig, title, height=max(200, 90 + 28 * len(items)))

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterable, Literal, Sequence
 
+import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
@@ -51,13 +52,13 @@ _TEMPLATE = go.layout.Template(layout=go.Layout(
 
 def esc(value: Any) -> str:
     """Text for HTML (and for plotly hover text, which plotly parses as a small HTML subset)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return ""
     return html.escape(str(value), quote=True)
 
 
 def fmt_num(value: Any, digits: int = 1) -> str:
-    if value is None:
+    if value is None or value is pd.NA:
         return "—"
     try:
         number = float(value)

@@ -22,7 +22,7 @@ from harness.report import report_sections as sec
 from harness.report.html_page import Page, esc, table
 from harness.report.run_files import RunFiles
 from harness.report.stats import incident_counts
-from harness.report.timeline import render_session_timeline, timeline_figure
+from harness.report.timeline import LEGEND, render_session_timeline, timeline_figure
 from harness.report.turn_table import read_turns
 from harness.trace import TraceFormatError, read_trace
 
@@ -167,6 +167,7 @@ def _incidents(page: Page, turns: pd.DataFrame, files: RunFiles, out_dir: Path, 
         page.add(f"<h3>Timeline of the first incident ({esc(first['incident'])})</h3>")
         turn = None if pd.isna(first["turn"]) else int(first["turn"])
         page.figure(timeline_figure(read_trace(trace_path), turn=turn))
+        page.add(f'<p class="muted">{LEGEND}</p>')
 
 
 def _violation_rules(turns: pd.DataFrame, files: RunFiles) -> dict[str, int]:

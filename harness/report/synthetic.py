@@ -24,6 +24,8 @@ HOSTILE_TRANSCRIPT = "<script>alert(1)</script> what's the weather"
 HOSTILE_ERROR = "<img src=x onerror=alert(2)> internal error"
 SCENARIOS = {"plain": 0.6, "barge_in": 0.15, "client_cancel": 0.1, "function_call": 0.15}
 CAUSES = {"false_barge_in": 0.45, "audio_cut_short": 0.2, "stalled": 0.15, "failed": 0.1, "disconnected": 0.1}
+INCIDENT_RESPONSE = {"false_barge_in": ("cancelled", "turn_detected"), "failed": ("failed", None),
+                     "disconnected": (None, None)}
 TRANSCRIPTS = ["What time does the pharmacy close today?", "Book a table for two at seven.",
                "Can you repeat that, please?", "I'd like to check my order status."]
 VERSIONS = {"harness": "0.1.0", "python": "3.11", "locust": "2.40", "websockets": "15.0"}
@@ -90,6 +92,7 @@ def synthetic_records(n_turns: int, seed: int = 0, ttfa_shift_ms: float = 0.0, u
         rec.update({name: (None if np.isnan(v := float(columns[name][i])) else v) for name in columns})
         if cause[i] is not None:
             rec["incident_evidence"] = f"{cause[i]} at {int(rec['audio_ms'] or 0) // 3} ms of audio"
+            rec["response_status"], rec["response_reason"] = INCIDENT_RESPONSE.get(cause[i], ("completed", None))
         records.append(rec)
     if hostile and records:
         records[0]["transcript"] = HOSTILE_TRANSCRIPT

@@ -24,6 +24,10 @@ LANES = ("caller audio", "server VAD", "responses", "audio deltas", "playout", "
 STATUS_COLORS = {"completed": "#2ca02c", "cancelled": "#d62728", "incomplete": "#ff7f0e", "failed": "#7b1b14"}
 CONTROL_MARKS = ("commit_sent", "response_create_sent", "cancel_sent", "truncate_sent", "function_output_sent")
 ERROR_MARKS = ("timeout", "error", "close", "connect_failed")
+LEGEND = ("Caller audio: dark green = speech sent, grey = silence sent. Server VAD: orange = speech_started to "
+          "speech_stopped, diamond = committed. Responses: green completed, red cancelled, orange incomplete, "
+          "dark red failed. Playout: cyan = playing, red = underrun. Red line = the moment playout was cut. "
+          "Hover any mark for its event.")
 
 
 @dataclass
@@ -57,6 +61,13 @@ def _close_audio_run(run: list[Any], lanes: Lanes) -> None:
     label = "speech" if run[2] else "silence"
     lanes.bars.append(("caller audio", run[0], run[1] - run[0], "#1b7837" if run[2] else "#c7ccd4",
                        f"{label} sent {run[0]:.0f}–{run[1]:.0f} ms"))
+
+
+def _ms_text(value: Any) -> str:
+    """A duration for hover text: numbers rounded to 0.1 ms, anything else escaped."""
+    if isinstance(value, (int, float)):
+        return f"{value:.1f}".removesuffix(".0")
+    return esc(value)
 
 
 def collect_lanes(trace: Trace) -> Lanes:
@@ -103,7 +114,7 @@ def _server_event(rec: dict[str, Any], at: float, lanes: Lanes, open_since: dict
                            f"{esc(response.get('id'))}: {esc(status)} {esc(reason)}"))
     elif kind == "output_audio_delta":
         delta = event.get("delta") or {}
-        lanes.points.append(("audio deltas", at, "line-ns-open", "#1f77b4", f"delta {esc(delta.get('ms'))} ms of audio"))
+        lanes.points.append(("audio deltas", at, "line-ns-open", "#1f77b4", f"delta {_ms_text(delta.get('ms'))} ms of audio"))
     elif kind == "error":
         error = event.get("error") or {}
         lanes.points.append(("errors", at, "x", "#b3261e", f"error {esc(error.get('code'))}: {esc(error.get('message'))}"))
@@ -122,14 +133,16 @@ def _mark(rec: dict[str, Any], at: float, lanes: Lanes, open_since: dict[str, fl
         start = open_since.pop("play:" + str(rec.get("response_id")), at)
         reason = rec.get("reason") or "end"
         lanes.bars.append(("playout", start, max(at - start, 1.0), "#17becf",
-                           f"played {esc(rec.get('played_ms'))} ms, {esc(reason)}"))
+                           f"played {_ms_text(rec.get('played_ms'))} ms, {esc(reason)}"))
         if name == "playout_stop" and reason != "end":
-            lanes.cuts.append((at, f"audio cut ({esc(reason)}) after {esc(rec.get('played_ms'))} ms"))
+            lanes.cuts.append((at, f"audio cut ({esc(reason)}) after {_ms_text(rec.get('played_ms'))} ms"))
     elif name == "underrun":
-        lanes.bars.append(("playout", at, float(rec.get("ms") or 0.0), "#d62728", f"underrun {esc(rec.get('ms'))} ms"))
+        lanes.bars.append(("playout", at, float(rec.get("ms") or 0.0), "#d62728", f"underrun {_ms_text(rec.get('ms'))} ms"))
     elif name in CONTROL_MARKS:
         lanes.points.append(("client events", at, "triangle-down", "#d62728" if name == "cancel_sent" else "#5b5bd6",
                              esc(name)))
+    elif name == "close" and rec.get("by") == "client" and rec.get("code") in (1000, None):
+        lanes.points.append(("client events", at, "square", "#7f7f7f", f"closed by the client ({esc(rec.get('code'))})"))
     elif name in ERROR_MARKS:
         lanes.points.append(("errors", at, "x", "#b3261e", f"{esc(name)} {esc(rec.get('message') or rec.get('reason') or '')}"))
 
@@ -185,6 +198,7 @@ def render_session_timeline(trace_path: str | Path, out_html: str | Path, turn: 
              ("trace", Path(trace_path).name), ("complete", trace.complete)]
     page.add('<table class="kv">' + "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in facts) + "</table>")
     page.figure(timeline_figure(trace, turn=turn))
+    page.add(f'<p class="muted">{LEGEND}</p>')
     rows = event_rows(trace, turn=turn)
     page.heading("Events" + (f" of turn {turn}" if turn is not None else ""))
     page.add('<div class="scroll">' + table(["ms", "direction", "event", "details"], rows, numeric=[True]) + "</div>")
