@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 
 from harness.report.html_page import Page, PlotlyJsMode, esc, styled, table
 from harness.report.timeline_events import event_rows
-from harness.trace import Trace, read_trace
+from harness.trace import Trace, read_trace, redact_url
 
 LANES = ("caller audio", "server VAD", "responses", "audio deltas", "playout", "client events", "errors")
 STATUS_COLORS = {"completed": "#2ca02c", "cancelled": "#d62728", "incomplete": "#ff7f0e", "failed": "#7b1b14"}
@@ -193,7 +193,7 @@ def render_session_timeline(trace_path: str | Path, out_html: str | Path, turn: 
     header = trace.header
     page = Page(f"timeline {header.get('session_id')}")
     page.add(f"<h1>Session {esc(header.get('session_id'))}</h1>")
-    facts = [("worker", header.get("worker")), ("scenario", header.get("scenario")), ("target", header.get("target")),
+    facts = [("worker", header.get("worker")), ("scenario", header.get("scenario")), ("target", redact_url(str(header.get("target") or ""))),
              ("dialect", header.get("dialect")), ("format", header.get("format")), ("turn", turn),
              ("trace", Path(trace_path).name), ("complete", trace.complete)]
     page.add('<table class="kv">' + "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in facts) + "</table>")

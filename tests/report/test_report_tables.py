@@ -70,3 +70,10 @@ def test_a_directory_without_turns_is_one_clear_user_error(tmp_path: Path) -> No
     assert info.value.user_error and "\n" not in str(info.value)
     with pytest.raises(ReportInputError, match="not a directory"):
         read_turns(tmp_path / "nope")
+
+
+def test_a_corrupt_turn_table_is_one_clear_user_error(tmp_path: Path) -> None:
+    (tmp_path / "turns.parquet").write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(ReportInputError, match="cannot read the turn table") as info:
+        read_turns(tmp_path)
+    assert "\n" not in str(info.value)
