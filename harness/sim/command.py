@@ -77,6 +77,11 @@ async def _serve(cfg: SimConfig, host: str, port: int) -> None:
 
     # nobody reads the trace in memory here; the file (if any) is the record
     server = SimServer(cfg, ServerTrace(cfg.trace_file, keep_in_memory=False))
+    # handlers first: a parent may signal as soon as it has read the URL line
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
         url = await server.start(host, port)
     except OSError as exc:
@@ -84,10 +89,6 @@ async def _serve(cfg: SimConfig, host: str, port: int) -> None:
             raise SimConfigError(f"{host}:{port} is already in use; pass --port 0 (any free port) or another port") from None
         raise SimConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); check --host and --port") from None
     print(f"harness sim: listening on {url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
     finally:

@@ -1,9 +1,12 @@
-"""One connection's outgoing frames, sent in order, each no earlier than its deadline.
+"""One connection's outgoing frames, each sent no earlier than its deadline, in order per lane.
 
-Everything the simulator says goes through here, so frames leave in the order they were
-decided and each delayed stage is sent on an absolute deadline: target = trigger + delay, where
-the trigger is a time (an arrival) or another frame (its actual send time). The send time of
-every frame is recorded in the server trace with its stage, trigger, delay and target.
+Everything the simulator says goes through here. A delayed stage is sent on an absolute
+deadline: target = trigger + delay, where the trigger is a time (an arrival) or another frame
+(its actual send time). Frames live in lanes: one per response, one for the input side (VAD,
+commits, items, session) and one for errors. Order is kept within a lane; lanes are independent,
+so a response waiting for its first audio does not hold back a barge-in's speech_started,
+exactly as the service's VAD and generation run side by side. The send time of every frame is
+recorded in the server trace with its stage, trigger, delay and target.
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from harness.sim.server_trace import ServerTrace
+
+INPUT_LANE = "input"
+ERROR_LANE = "errors"
+_BLOCKED = float("inf")
 
 
 class OutboxFull(Exception):
@@ -33,6 +40,7 @@ class Outgoing:
     trigger: "int | Outgoing | None" = None
     delay_ns: int = 0
     response_id: str | None = None
+    lane: str | None = None  # default: the response's lane, else the input lane
     note: dict[str, Any] = field(default_factory=dict)
     on_sent: Callable[[], None] | None = None  # bookkeeping that must happen only if the frame left
     dropped: bool = False
@@ -40,32 +48,44 @@ class Outgoing:
     done: asyncio.Future[int] | None = None
 
     def target_ns(self) -> int | None:
+        """The deadline, or None when there is none (or its trigger frame was never sent)."""
         if self.trigger is None:
             return None
         base = self.trigger.sent_ns if isinstance(self.trigger, Outgoing) else self.trigger
         return None if base is None else base + self.delay_ns
 
+    def due(self) -> float:
+        """When this frame may go: its deadline, 0 for now, infinity while its trigger is pending."""
+        trigger = self.trigger
+        if isinstance(trigger, Outgoing) and trigger.sent_ns is None:
+            return 0 if trigger.dropped else _BLOCKED
+        target = self.target_ns()
+        return 0 if target is None else target
+
 
 class Outbox:
-    """FIFO of Outgoing frames drained by one writer task per connection."""
+    """Lanes of Outgoing frames drained by one writer task per connection."""
 
     def __init__(self, send: Callable[[str], Awaitable[None]], trace: ServerTrace, session_id: str, limit: int) -> None:
         self._send = send
         self._trace = trace
         self._session_id = session_id
         self._limit = limit
-        self._queue: deque[Outgoing] = deque()
+        self._lanes: dict[str, deque[Outgoing]] = {}
+        self._pending = 0
         self._wakeup = asyncio.Event()
         self.closed = False
 
     def put(self, item: Outgoing) -> Outgoing:
         """Queue a frame without waiting; raises OutboxFull when the client has stopped reading."""
         if self.closed:
-            item.dropped = True
+            self._resolve(item, dropped=True)
             return item
-        if len(self._queue) >= self._limit:
-            raise OutboxFull(f"{len(self._queue)} frames waiting for a client that does not read")
-        self._queue.append(item)
+        if self._pending >= self._limit:
+            raise OutboxFull(f"{self._pending} frames waiting for a client that does not read")
+        lane = item.lane or item.response_id or INPUT_LANE
+        self._lanes.setdefault(lane, deque()).append(item)
+        self._pending += 1
         self._wakeup.set()
         return item
 
@@ -73,46 +93,64 @@ class Outbox:
         """Queue a frame and wait until it has been sent; returns its send time (perf_counter_ns)."""
         item.done = asyncio.get_running_loop().create_future()
         self.put(item)
-        if item.dropped:
-            return time.perf_counter_ns()
         return await item.done
 
     def drop(self, response_id: str) -> None:
         """Forget frames of a cancelled response that have not left yet."""
-        for item in self._queue:
-            if item.response_id == response_id:
-                item.dropped = True
+        for item in self._lanes.get(response_id, ()):
+            item.dropped = True
+
+    def _resolve(self, item: Outgoing, dropped: bool = False) -> None:
+        if dropped:
+            item.dropped = True
+        if item.done is not None and not item.done.done():
+            item.done.set_result(item.sent_ns or time.perf_counter_ns())
+
+    def _next(self) -> tuple[float, Outgoing | None]:
+        """The lane head that is due first (dropped heads are discarded on the way)."""
+        best: tuple[float, Outgoing | None] = (_BLOCKED, None)
+        for name in list(self._lanes):
+            lane = self._lanes[name]
+            while lane and lane[0].dropped:
+                self._resolve(lane.popleft())
+                self._pending -= 1
+            if not lane:
+                del self._lanes[name]
+                continue
+            due = lane[0].due()
+            if best[1] is None or due < best[0]:
+                best = (due, lane[0])
+        return best
 
     async def run(self) -> None:
         """The writer loop; returns when `close()` is called or the socket fails."""
+        loop = asyncio.get_running_loop()
         try:
             while not self.closed:
-                if not self._queue:
+                due, item = self._next()
+                now = time.perf_counter_ns()
+                if item is None or due > now:
                     self._wakeup.clear()
+                    timer = None if due == _BLOCKED else loop.call_later((due - now) / 1e9, self._wakeup.set)
                     await self._wakeup.wait()
+                    if timer is not None:
+                        timer.cancel()
                     continue
-                item = self._queue[0]
-                if not item.dropped:
-                    await self._deliver(item)
-                self._queue.popleft()
-                if item.done is not None and not item.done.done():
-                    item.done.set_result(item.sent_ns or time.perf_counter_ns())
+                await self._deliver(item)
+                lane = self._lanes.get(item.lane or item.response_id or INPUT_LANE)
+                if lane and lane[0] is item:
+                    lane.popleft()
+                    self._pending -= 1
+                self._resolve(item)
         finally:
             self.closed = True
-            for item in self._queue:
-                item.dropped = True
-                if item.done is not None and not item.done.done():
-                    item.done.set_result(time.perf_counter_ns())
-            self._queue.clear()
+            for lane in self._lanes.values():
+                for item in lane:
+                    self._resolve(item, dropped=True)
+            self._lanes.clear()
 
     async def _deliver(self, item: Outgoing) -> None:
         target = item.target_ns()
-        if target is not None:
-            # the loop's timers may fire up to a clock tick early; never send before the deadline
-            while (wait_ns := target - time.perf_counter_ns()) > 0 and not item.dropped:
-                await asyncio.sleep(wait_ns / 1e9)
-        if item.dropped:  # cancelled while waiting for its deadline
-            return
         if item.action is not None:
             item.sent_ns = time.perf_counter_ns()
             self._record(item, target, None)

@@ -87,6 +87,7 @@ class ResponseRun:
         self.finished = False  # response.done queued
         self.task: asyncio.Task[None] | None = None
         self.created: Outgoing | None = None
+        self.first_delay_ns = 0
 
     # ---- rendering
     def response_object(self, status: str, details: dict[str, Any] | None, with_usage: bool) -> dict[str, Any]:
@@ -108,8 +109,9 @@ class ResponseRun:
         return obj
 
     def _usage(self) -> dict[str, Any]:
-        in_audio = int(self.s.input_audio_ms_total / 100)
-        in_text = len(self.settings.instructions) // 4 + 4
+        # a response cancelled before any output reports zero usage, as the service does
+        in_audio = int(self.s.input_audio_ms_total / 100) if self.output else 0
+        in_text = len(self.settings.instructions) // 4 + 4 if self.output else 0
         out_audio = sum(int(i.audio_ms / 50) for i in self.output)
         out_text = len(self.text_sent) // 4 + (1 if self.text_sent else 0)
         return {
@@ -122,8 +124,9 @@ class ResponseRun:
         }
 
     # ---- sending
-    def _out(self, kind: Kind, stage: str | None = None, trigger: int | Outgoing | None = None, **fields: Any) -> Outgoing:
-        delay = self.s.latency.delay_ns(stage) if stage else 0
+    def _out(self, kind: Kind, stage: str | None = None, trigger: int | Outgoing | None = None,
+             delay_ns: int | None = None, **fields: Any) -> Outgoing:
+        delay = delay_ns if delay_ns is not None else self.s.latency.delay_ns(stage) if stage else 0
         return Outgoing(event=self.s.event(kind, **fields), stage=stage, trigger=trigger, delay_ns=delay,
                         response_id=self.id)
 
@@ -146,6 +149,8 @@ class ResponseRun:
             self.created.note["after"] = self.stage_trigger
             await self.s.outbox.send(self.created)
             self._emit(K.RATE_LIMITS_UPDATED, rate_limits=RATE_LIMITS)
+            # output appears when generation produces it: the item and part events share the first delta's deadline
+            self.first_delay_ns = self.s.latency.delay_ns("first_audio")
             if isinstance(self.answer, ToolCall):
                 await self._stream_tool_call(self.answer)
             else:
@@ -162,13 +167,15 @@ class ResponseRun:
                     self.s.outbox.put(out)
 
     async def _open_item(self, item: Item) -> None:
+        await self.s.outbox.send(self._out(K.OUTPUT_ITEM_ADDED, None, self.created, self.first_delay_ns,
+                                           response_id=self.id, output_index=len(self.output),
+                                           item=render(item, self.s.dialect)))
+        # from here on the client knows the item (a cancel closes it)
         self.output.append(item)
         self.item = item
         previous = None
         if self.settings.in_conversation:
             previous = self.s.conversation.add(item)
-        self._emit(K.OUTPUT_ITEM_ADDED, response_id=self.id, output_index=len(self.output) - 1,
-                         item=render(item, self.s.dialect))
         if self.settings.in_conversation:
             self._emit(K.ITEM_ADDED, previous_item_id=previous, item=render(item, self.s.dialect))
 
@@ -226,16 +233,17 @@ class ResponseRun:
                           slow_rtf: float | None, extra_ns: int) -> Outgoing:
         assert self.item is not None and self.created is not None
         stage, trigger = ("first_audio", self.created) if previous is None else ("delta_gap", previous)
+        delay = self.first_delay_ns if previous is None else None
         item, fmt = self.item, self.settings.output_format
         if self.item.type == "function_call":
-            out = self._out(K.FUNCTION_CALL_ARGUMENTS_DELTA, stage, trigger, **self._ids(), call_id=item.call_id,
-                            delta=text)
+            out = self._out(K.FUNCTION_CALL_ARGUMENTS_DELTA, stage, trigger, delay, **self._ids(),
+                            call_id=item.call_id, delta=text)
         elif self.settings.audio:
-            out = self._out(K.OUTPUT_AUDIO_DELTA, stage, trigger, **self._ids(), content_index=0,
+            out = self._out(K.OUTPUT_AUDIO_DELTA, stage, trigger, delay, **self._ids(), content_index=0,
                             delta=base64.b64encode(chunk).decode("ascii"))
             out.note["audio_ms"] = fmt.duration_ms(len(chunk))
         else:
-            out = self._out(K.OUTPUT_TEXT_DELTA, stage, trigger, **self._ids(), content_index=0, delta=text)
+            out = self._out(K.OUTPUT_TEXT_DELTA, stage, trigger, delay, **self._ids(), content_index=0, delta=text)
         if slow_rtf is not None and previous is not None:
             out.delay_ns = int(slow_rtf * fmt.duration_ms(len(chunk)) * 1e6)
             out.note["slow_audio_rtf"] = slow_rtf

@@ -27,7 +27,7 @@ from harness.protocol import Dialect
 from harness.protocol.server_errors import SERVER_ERROR, error_message
 from harness.sim.answers import Recognizer
 from harness.sim.config import SimConfig
-from harness.sim.outbox import OutboxFull, Outgoing
+from harness.sim.outbox import ERROR_LANE, OutboxFull, Outgoing
 from harness.sim.server_trace import ServerTrace
 from harness.sim.session import Session
 from harness.sim.voice import AnswerVoice
@@ -200,13 +200,14 @@ class SimServer:
         message = error_message("missing_api_key" if key is None else "invalid_api_key")
         self.trace.record("auth_refused", session.session_id, missing=key is None)
         session.send_error("invalid_api_key", message)
-        session.outbox.put(Outgoing(action=lambda: session.close_socket(AUTH_CLOSE_CODE, "invalid_api_key")))
+        session.outbox.put(Outgoing(action=lambda: session.close_socket(AUTH_CLOSE_CODE, "invalid_api_key"),
+                                    lane=ERROR_LANE))
         return True
 
     def _expire(self, session: Session) -> None:
         minutes = session.max_duration_s / 60
         session.send_error("session_expired", error_message("session_expired", minutes=f"{minutes:g}"))
-        session.outbox.put(Outgoing(action=lambda: session.close_socket(1000, "session expired")))
+        session.outbox.put(Outgoing(action=lambda: session.close_socket(1000, "session expired"), lane=ERROR_LANE))
 
 
 class ThreadedSim:

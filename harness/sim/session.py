@@ -25,7 +25,7 @@ from harness.sim.answers import ToolCall, spoken_answer, tool_arguments, wants_t
 from harness.sim.conversation import Conversation, Item, render
 from harness.sim.ids import IdMaker
 from harness.sim.items import parse_client_item
-from harness.sim.outbox import Outbox, Outgoing
+from harness.sim.outbox import ERROR_LANE, Outbox, Outgoing
 from harness.sim.responder import ResponseRun, tool_output_text
 from harness.sim.session_settings import (
     SessionSettings,
@@ -81,7 +81,7 @@ class Session:
     def send_error(self, code: str | None, message: str, param: str | None = None,
                    client_event_id: str | None = None, type_: str = INVALID_REQUEST) -> None:
         self.trace.record("error", self.session_id, code=code, param=param)
-        self.outbox.put(Outgoing(event=self.error_event(type_, code, message, param, client_event_id)))
+        self.outbox.put(Outgoing(event=self.error_event(type_, code, message, param, client_event_id), lane=ERROR_LANE))
 
     def put(self, kind: Kind, **fields: Any) -> Outgoing:
         return self.outbox.put(Outgoing(event=self.event(kind, **fields)))
@@ -238,6 +238,12 @@ class Session:
         if run.task is not None:
             run.task.cancel()
         self.outbox.drop(run.id)
+        if run.created is None or run.created.sent_ns is None:
+            # the client never saw this response: it simply does not happen
+            self.trace.record("response_abandoned", self.session_id, response_id=run.id, reason=reason)
+            run.finished = True
+            self.response_finished(run)
+            return
         delay = self.latency.delay_ns("cancel_ack")
         outs = run.closing_events("cancelled", {"type": "cancelled", "reason": reason}, None, (trigger, delay))
         for out in outs:
