@@ -67,8 +67,8 @@ def utterance_clip(utterance: Any, fmt: AudioFormat, chunk_ms: float, dialect: D
 def silence_clip(fmt: AudioFormat, chunk_ms: float, dialect: Dialect) -> Clip:
     """One chunk of digital silence: the filler a live microphone sends between utterances."""
     key = ("silence", fmt.value, chunk_ms, dialect.value)
-    wire = silence_bytes(fmt, chunk_bytes(fmt, chunk_ms))
-    return _cached(key, lambda: wire_clip("silence", wire, fmt, chunk_ms, dialect, [], None))
+    return _cached(key, lambda: wire_clip("silence", silence_bytes(fmt, chunk_bytes(fmt, chunk_ms)), fmt, chunk_ms,
+                                          dialect, [], None))
 
 
 @dataclass(frozen=True)
@@ -88,9 +88,9 @@ def silence_turn_clip(fmt: AudioFormat, chunk_ms: float, dialect: Dialect, durat
     """`duration_ms` of silence as a turn of its own (its turn_start says there is no speech)."""
     n_chunks = max(1, int(round(duration_ms / chunk_ms)))
     key = ("silence-turn", fmt.value, chunk_ms, dialect.value, n_chunks)
-    wire = silence_bytes(fmt, chunk_bytes(fmt, chunk_ms) * n_chunks)
     filler = Filler(f"silence/{n_chunks * chunk_ms:g}ms", n_chunks * chunk_ms)
-    return _cached(key, lambda: wire_clip(filler.id, wire, fmt, chunk_ms, dialect, [], filler))
+    return _cached(key, lambda: wire_clip(filler.id, silence_bytes(fmt, chunk_bytes(fmt, chunk_ms) * n_chunks),
+                                          fmt, chunk_ms, dialect, [], filler))
 
 
 def rms_dbfs(pcm: np.ndarray) -> float:

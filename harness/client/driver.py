@@ -13,6 +13,7 @@ failure, exception); a failed connect is a `connect_failed` mark, never an excep
 
 from __future__ import annotations
 
+import functools
 import queue
 import sys
 import threading
@@ -32,7 +33,9 @@ from harness.protocol import AudioFormat, Dialect, Event, Kind, encode, make_eve
 from harness.trace import TraceRecorder
 
 STOP_POLL_S = 0.25     # how often a waiting scenario looks at the stop flag
-FLUSH_EVERY_NS = 1_000_000_000   # write buffered trace records at least this often (bounds memory and GC pauses)
+# Write buffered trace records this often: small batches keep each flush (JSON encoding, which
+# blocks the process's pacer while it runs) well under a millisecond, and bound memory and GC work.
+FLUSH_EVERY_NS = 250_000_000
 BETA_HEADER = ("OpenAI-Beta", "realtime=v1")
 
 
@@ -44,6 +47,7 @@ class SessionClosed(Exception):
     """The connection ended (server close, socket error) while the scenario was waiting."""
 
 
+@functools.lru_cache(maxsize=1)
 def _versions() -> dict[str, str]:
     from importlib import metadata
 
@@ -68,7 +72,7 @@ class Session:
             "run_id": spec.run_id, "session_id": spec.session_id, "worker": spec.worker,
             "target": spec.url, "dialect": self.dialect.value, "format": self.fmt.value,
             "corpus": corpus_name, "scenario": spec.scenario, "scenario_params": dict(spec.scenario_params),
-            "session_config": None, "chunk_ms": spec.chunk_ms, "rtf": spec.rtf, "versions": _versions(),
+            "session_config": None, "chunk_ms": spec.chunk_ms, "rtf": spec.rtf, "versions": dict(_versions()),
             "lateness_limit_ms": spec.lateness_limit_ms, "jitter_ms": spec.jitter_ms,
         })
         self.conn: SansIOConnection | SyncConnection | None = None
