@@ -16,6 +16,7 @@ from harness.report.turn_table import METRIC_COLUMNS
 
 PERCENTILES = (50, 90, 95, 99)
 STAT_NAMES = ("p50", "p90", "p95", "p99", "max")
+EXPECTED_IN_EVERY_TURN = ("ttfa_ms", "response_done_ms")
 
 
 def metric_stats(values: Any) -> dict[str, float | int | None]:
@@ -35,13 +36,14 @@ def timeouts_for(turns: pd.DataFrame, metric: str, timed_out: pd.Series | None =
     """Timed-out turns without a value, in the scenarios that measure this metric at all.
 
     A plain turn that times out never had a cancellation to time, so it counts against
-    `ttfa_ms` but not against `cancel_ack_ms`.
+    `ttfa_ms` but not against `cancel_ack_ms`. In a run where every turn timed out, they all
+    count against the latencies every answer has.
     """
     if timed_out is None:
         timed_out = (turns["status"] == "timeout").fillna(False)
     measured = turns[metric].notna()
-    if not measured.any():
-        return 0
+    if not measured.any():  # nobody measured it: only an answer's own latencies were due in every turn
+        return int(timed_out.sum()) if metric in EXPECTED_IN_EVERY_TURN else 0
     scenarios = turns.loc[measured, "scenario"].dropna().unique()
     counted = timed_out & ~measured
     if len(scenarios):

@@ -77,3 +77,4 @@ def test_a_corrupt_turn_table_is_one_clear_user_error(tmp_path: Path) -> None:
     with pytest.raises(ReportInputError, match="cannot read the turn table") as info:
         read_turns(tmp_path)
     assert "\n" not in str(info.value)
+
