@@ -89,3 +89,26 @@ def test_sending_after_the_server_went_away_raises_connection_lost() -> None:
                 conn.send_text(b'{"type":"input_audio_buffer.clear"}')
                 time.sleep(0.01)
         conn.abort()
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 300_000])
+def test_frames_of_every_length_class_reach_a_real_server_intact(size: int) -> None:
+    def echo(ws: ServerConnection) -> None:
+        for message in ws:
+            ws.send(message)
+
+    text = ("x" * size)[:size]
+    payload = '{"type":"conversation.item.create","pad":"' + text + '"}'
+    with ws_server(echo) as url:
+        conn = SansIOConnection.open(url, [], 3.0, poll_s=0.2)
+        for _ in range(3):              # several frames: the mask changes per frame
+            conn.send_text(payload)
+        got: list[str] = []
+        end = time.monotonic() + 5
+        while len(got) < 3 and time.monotonic() < end:
+            item = conn.receive()
+            if item is not None:
+                got.extend(item[1])
+        conn.close()
+        conn.abort()
+    assert got == [payload] * 3
