@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--require-key", action="store_true", default=None,
                         help="refuse connections without an API key (invalid_api_key, then close)")
     parser.add_argument("--api-key-env", metavar="NAME", help="with --require-key: the key must equal $NAME")
+    parser.add_argument("--reject-beta", action="store_true", default=None,
+                        help="refuse the beta dialect like api.openai.com today (beta_api_shape_disabled, close 4000)")
     parser.add_argument("--trace-file", metavar="PATH", help="append the server trace (JSONL) to PATH")
     parser.add_argument("--quiet", action="store_true", help="no per-connection log lines")
 
@@ -53,7 +55,7 @@ def build_config(args: argparse.Namespace) -> SimConfig:
     cfg = SimConfig.from_toml(args.config) if args.config else SimConfig()
     changes: dict[str, Any] = {
         "seed": args.seed, "delta_ms": args.delta_ms, "ms_per_char": args.ms_per_char, "reply_text": args.reply_text,
-        "voice": args.voice, "vad": args.vad, "discard": args.discard, "trace_file": args.trace_file,
+        "voice": args.voice, "vad": args.vad, "discard": args.discard, "reject_beta": args.reject_beta, "trace_file": args.trace_file,
         "corpus": tuple(args.corpus) if args.corpus else None,
     }
     if args.require_key or args.api_key_env:

