@@ -32,7 +32,9 @@ from harness.client.sync_connection import SyncConnection
 from harness.protocol import AudioFormat, Dialect, Event, Kind, encode, make_event, render_session_update
 from harness.trace import TraceRecorder
 
-STOP_POLL_S = 0.25     # how often a waiting scenario looks at the stop flag
+STOP_POLL_S = 1.0      # fallback stop-flag check before streaming starts (then the pacer wakes waits)
+TICK_MS = 250.0        # while streaming, the pacer wakes the session's waits this often
+RECEIVE_POLL_S = 5.0   # socket timeout: bounds a blocked send; receives end by close, not by polling
 # Write buffered trace records this often: small batches keep each flush (JSON encoding, which
 # blocks the process's pacer while it runs) well under a millisecond, and bound memory and GC work.
 FLUSH_EVERY_NS = 250_000_000
@@ -104,7 +106,7 @@ class Session:
         self.rec.mark("connect_start", url=self.rec.header["target"])
         impl = SyncConnection if spec.ws_impl == "sync" else SansIOConnection
         try:
-            self.conn = impl.open(spec.url, headers, spec.connect_timeout_s, poll_s=STOP_POLL_S * 4)
+            self.conn = impl.open(spec.url, headers, spec.connect_timeout_s, poll_s=RECEIVE_POLL_S)
         except ConnectFailed as exc:
             self._fail("connect_failed", self._scrub(str(exc)))
             return False
@@ -125,7 +127,9 @@ class Session:
             self._fail("error", f"session.update not accepted: {detail}")
             return False
         self.stream = AudioStream(self.conn.send_text, self.rec, self.silence, chunk_ms=spec.chunk_ms,
-                                  rtf=spec.rtf, lateness_limit_ms=spec.lateness_limit_ms, notify=self._notify)
+                                  rtf=spec.rtf, lateness_limit_ms=spec.lateness_limit_ms, notify=self._notify,
+                                  stop_flag=self.stop_flag,
+                                  tick_chunks=max(1, int(TICK_MS * spec.rtf / spec.chunk_ms)))
         pacer = get_pacer()
         pacer.add(self.stream)
         self.rec.mark("stream_start", t0_ns=self.stream.t0_ns, chunk_ms=spec.chunk_ms, rtf=spec.rtf)
@@ -257,6 +261,10 @@ class Session:
                 item = self.inbox.get(timeout=max(0, wake - now) / 1e9)
             except queue.Empty:
                 continue
+            if item.local == "tick":
+                continue
+            if item.local == "stop":
+                raise SessionStopped()
             if item.local == "closed":
                 raise SessionClosed(self.receiver.lost.reason if self.receiver and self.receiver.lost else "closed")
             if item.local == "stream_failed":

@@ -93,7 +93,8 @@ class AudioStream:
 
     def __init__(self, send: Callable[[bytes], Any], recorder: Any, background: Clip, *,
                  chunk_ms: float, rtf: float = 1.0, lateness_limit_ms: float = 20.0,
-                 notify: Callable[[str, int | None, int], None] | None = None) -> None:
+                 notify: Callable[[str, int | None, int], None] | None = None,
+                 stop_flag: Any = None, tick_chunks: int = 0) -> None:
         self._send = send
         self._rec = recorder
         self._notify = notify
@@ -115,6 +116,11 @@ class AudioStream:
         self.error: BaseException | None = None
         self._invalid_turns: set[int] = set()
         self._utt_input_ms = 0.0
+        # The pacer runs every few ms anyway, so it watches the session's stop flag and wakes the
+        # session's waits with a "tick" every `tick_chunks` chunks: far cheaper than each waiting
+        # session polling on a timer (under gevent every expiring timeout raises in its greenlet).
+        self._stop_flag = stop_flag
+        self._tick_chunks = tick_chunks
 
     # -- session side -------------------------------------------------------------------------
     def play(self, clip: Clip, turn: int, expect: str) -> None:
@@ -181,6 +187,12 @@ class AudioStream:
             self._utterance_marks(clip, turn, expect, index, t_ns, input_ms)
         else:
             self._background_pos = (index + 1) % len(clip)
+        if self._notify is not None:
+            if self._stop_flag is not None and self._stop_flag.is_set():
+                self._stop_flag = None
+                self._notify("stop", self.turn, t_ns)
+            elif self._tick_chunks and k % self._tick_chunks == 0:
+                self._notify("tick", self.turn, t_ns)
         if late_ns > self._limit_ns and turn is not None and turn not in self._invalid_turns:
             self._invalid_turns.add(turn)
             rec.mark("pacing_invalid", t_ns, turn=turn, seq=k, lateness_ms=late_ns / _NS_PER_MS,
