@@ -76,10 +76,9 @@ def build_config(args: argparse.Namespace) -> SimConfig:
 
 async def _serve(cfg: SimConfig, host: str, port: int) -> None:
     from harness.sim.server import SimServer
-    from harness.sim.server_trace import ServerTrace
 
     # nobody reads the trace in memory here; the file (if any) is the record
-    server = SimServer(cfg, ServerTrace(cfg.trace_file, keep_in_memory=False))
+    server = SimServer(cfg.with_overrides(trace_in_memory=False))
     # handlers first: a parent may signal as soon as it has read the URL line
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -87,6 +87,7 @@ class SimConfig:
     function_call: FunctionCallRule = field(default_factory=FunctionCallRule)
     session_max_s: float | None = None  # None: 60 min (GA) / 30 min (beta), as the service
     trace_file: str | None = None
+    trace_in_memory: bool = True  # keep the server trace in memory (tests); off for long runs
 
     def __post_init__(self) -> None:
         if isinstance(self.latency, dict):

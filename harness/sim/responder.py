@@ -23,7 +23,7 @@ from harness.protocol.server_errors import SERVER_ERROR, error_message
 from harness.sim.answers import SpokenAnswer, ToolCall
 from harness.sim.conversation import Item, render
 from harness.sim.faults import Fault
-from harness.sim.outbox import Outgoing
+from harness.sim.outbox import OutboxFull, Outgoing
 
 if TYPE_CHECKING:
     from harness.sim.session import Session
@@ -157,6 +157,8 @@ class ResponseRun:
                 await self._stream_message(self.answer)
         except asyncio.CancelledError:
             pass  # the session closes what was open (cancel) or the socket is gone
+        except OutboxFull:
+            await self.s.close_socket(1008, "client is not reading its events")
         except Exception as exc:  # noqa: BLE001 - a bug here must end this response, not the server
             log.exception("harness sim: response %s failed", self.id)
             self.s.trace.record("internal_error", self.s.session_id, response_id=self.id, error=repr(exc))

@@ -95,7 +95,7 @@ class SimServer:
 
     def __init__(self, cfg: SimConfig | None = None, trace: ServerTrace | None = None) -> None:
         self.cfg = cfg or SimConfig()
-        self.trace = trace or ServerTrace(self.cfg.trace_file)
+        self.trace = trace or ServerTrace(self.cfg.trace_file, keep_in_memory=self.cfg.trace_in_memory)
         self._server: Server | None = None
         self.url: str | None = None
         self._ctx: ServerContext | None = None
