@@ -26,9 +26,14 @@ def verdict_html(summary: dict[str, Any] | None) -> str:
     if summary is None:
         return '<div class="banner warn">No summary.json in this run directory: SLOs were not evaluated.</div>'
     passed = bool(summary.get("passed"))
-    banner = (f'<div class="banner {"good" if passed else "bad"}">'
-              f'{"PASSED" if passed else "FAILED"}: exit code {esc(summary.get("exit_code"))}</div>')
     slos = summary.get("slos") or []
+    failed = [slo for slo in slos if not slo.get("passed")]
+    reasons = [f"{len(failed)} of {len(slos)} SLOs failed"] if failed else []
+    if not ((summary.get("pacing") or {}).get("passed", True)):
+        reasons.append("the pacing gate failed")
+    why = "; ".join(reasons) if reasons else ("every SLO and the pacing gate passed" if passed else "see below")
+    banner = (f'<div class="banner {"good" if passed else "bad"}">'
+              f'{"PASSED" if passed else "FAILED"} (exit code {esc(summary.get("exit_code"))}): {esc(why)}</div>')
     if not slos:
         return banner + '<p class="muted">No SLOs were set for this run.</p>'
     rows = []

@@ -62,7 +62,10 @@ def test_slo_verdicts_and_the_failed_pacing_gate_are_at_the_top(hostile_run: Pat
     summary = json.loads((hostile_run / "summary.json").read_text())
     slo = summary["slos"][0]
     top = html_text[: html_text.index('id="latency"')]
-    assert "Pacing gate FAILED" in top and "FAILED: exit code 1" in top
+    assert "Pacing gate FAILED" in top
+    failed = sum(not s["passed"] for s in summary["slos"])
+    slo_text = f"{failed} of {len(summary['slos'])} SLOs failed; " if failed else ""
+    assert f"FAILED (exit code 1): {slo_text}the pacing gate failed" in top
     assert "ttfa_ms:p95&lt;1200" in top
     assert f"{slo['value']:,.1f}" in top
 
