@@ -4,11 +4,11 @@ Why not `websockets.sync.client`: it runs a reader thread per connection that ha
 the caller through a queue and a lock, so an arrival is stamped only after a thread switch, and
 under gevent every connection costs two greenlets. Here the receive loop itself reads the socket
 and stamps `perf_counter_ns()` right after `recv()` returns, and the pacer's send is a frame
-build plus one `sendall`. Both variants are measured in `benchmarks/pacing.py`; `SyncConnection`
+build plus one non-blocking `send`. Both variants are measured in `benchmarks/pacing.py`; `SyncConnection`
 (the sync client) is kept for that comparison and as a fallback (`SessionSpec.ws_impl="sync"`).
 
 All waits are bounded: connect and handshake by `timeout_s`, each receive by `poll_s` (returns
-None so the caller can look at its stop flag), each send by the socket timeout. Failures surface
+None on a quiet poll); sends never wait (see `_write`). Failures surface
 as `ConnectFailed` (before open) or `ConnectionLost` (after), both `OSError`s so the pacer's
 `except OSError` covers them.
 """
@@ -31,6 +31,7 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 
 MAX_MESSAGE_BYTES = 16 * 2**20
+MAX_BACKLOG_BYTES = 4 * 2**20    # ~80 s of pcm16 the target has not read: the connection is failed
 _HEADER_16 = struct.Struct("!BBH")
 _HEADER_64 = struct.Struct("!BBQ")
 READ_BYTES = 65536
@@ -71,6 +72,12 @@ class SansIOConnection:
         self._closing = False
         self._masks = b""
         self._mask_pos = 0
+        # Writes never wait for the peer: a plain-TCP socket gets a non-blocking twin for writing,
+        # and bytes the kernel will not take yet wait in `_backlog` (sent first next time). So one
+        # target connection that stops reading cannot stall the process's pacer, which sends for
+        # every session. (TLS sockets cannot be twinned; they keep blocking writes.)
+        self._writer = sock
+        self._backlog = bytearray()
         self.subprotocol = protocol.subprotocol
 
     @classmethod
@@ -102,6 +109,9 @@ class SansIOConnection:
             raise ConnectFailed(f"{type(exc).__name__}: {exc}") from None
         conn.subprotocol = protocol.subprotocol
         sock.settimeout(poll_s)
+        if not uri.secure:
+            conn._writer = sock.dup()
+            conn._writer.settimeout(0.0)
         return conn
 
     def _finish_handshake(self, deadline: float) -> None:
@@ -141,26 +151,49 @@ class SansIOConnection:
         data, self._fragments = b"".join(self._fragments), []
         return data.decode("utf-8", errors="replace")
 
-    def send_text(self, data: bytes | str) -> None:
+    def send_text(self, data: bytes | str) -> int:
         """Send one text message as a single masked frame (the pacer's hot path).
 
-        The frame is built here rather than by `ClientProtocol.send_text`: measured under gevent,
-        the library path (Frame object, secrets.token_bytes per mask, gevent's Python sendall)
-        costs about twice as much per append. No extension is negotiated, so a data frame is just
-        header + mask + masked payload (RFC 6455 section 5.2); everything else (handshake, control
-        frames, close) stays with the protocol object, whose state still gates every send.
+        Returns the bytes still waiting for the peer to read (0 normally). The frame is built here
+        rather than by `ClientProtocol.send_text`: measured under gevent, the library path (Frame
+        object, secrets.token_bytes per mask, gevent's Python sendall) costs about twice as much
+        per append. No extension is negotiated, so a data frame is just header + mask + masked
+        payload (RFC 6455 section 5.2); handshake, control frames and close stay with the protocol
+        object, whose state still gates every send.
         """
         payload = data.encode("utf-8") if isinstance(data, str) else data
         with self._lock:
             if self._protocol.state is not State.OPEN:
                 raise ConnectionLost("connection is closed", self._protocol.close_code, by="server")
-            frame = self._frame(payload)
-            try:
-                sent = self._sock.send(frame)
-                if sent < len(frame):   # a full socket buffer: rare; finish the frame, bounded by the timeout
-                    self._sock.sendall(memoryview(frame)[sent:])
-            except OSError as exc:
-                raise ConnectionLost(f"send failed: {exc}") from None
+            return self._write(self._frame(payload))
+
+    @property
+    def backlog_bytes(self) -> int:
+        return len(self._backlog)
+
+    def _write(self, data: bytes) -> int:
+        """Write in order behind any backlog, without waiting; caller holds the lock."""
+        if self._backlog:
+            self._backlog += data
+            data = bytes(self._backlog)
+            self._backlog.clear()
+        try:
+            sent = self._writer.send(data) if data else 0
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            raise ConnectionLost(f"send failed: {exc}") from None
+        if sent < len(data):
+            if self._writer is self._sock:      # TLS: no twin, finish it (bounded by the socket timeout)
+                try:
+                    self._sock.sendall(memoryview(data)[sent:])
+                except OSError as exc:
+                    raise ConnectionLost(f"send failed: {exc}") from None
+                return 0
+            self._backlog += memoryview(data)[sent:]
+            if len(self._backlog) > MAX_BACKLOG_BYTES:
+                raise ConnectionLost(f"the target stopped reading ({len(self._backlog)} bytes unsent)")
+        return len(self._backlog)
 
     def _frame(self, payload: bytes) -> bytes:
         size = len(payload)
@@ -203,10 +236,10 @@ class SansIOConnection:
                 if text is not None:
                     texts.append(text)
             writes = [w for w in protocol.data_to_send() if w]   # pongs, the reply to a close
-            if writes:
+            if writes or self._backlog:
                 try:
-                    self._sock.sendall(b"".join(writes))
-                except OSError:
+                    self._write(b"".join(writes))
+                except ConnectionLost:
                     pass
         if texts:
             return (t_ns, texts)
@@ -223,7 +256,7 @@ class SansIOConnection:
             try:
                 if self._protocol.state is State.OPEN:
                     self._protocol.send_close(code, reason)
-                    self._sock.sendall(b"".join(w for w in self._protocol.data_to_send() if w))
+                    self._write(b"".join(w for w in self._protocol.data_to_send() if w))
             except OSError:
                 pass
 
@@ -234,3 +267,4 @@ class SansIOConnection:
         except OSError:
             pass
         self._sock.close()
+        self._writer.close()

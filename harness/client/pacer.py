@@ -121,6 +121,7 @@ class AudioStream:
         # session polling on a timer (under gevent every expiring timeout raises in its greenlet).
         self._stop_flag = stop_flag
         self._tick_chunks = tick_chunks
+        self._backlogged = False
 
     # -- session side -------------------------------------------------------------------------
     def play(self, clip: Clip, turn: int, expect: str) -> None:
@@ -170,7 +171,7 @@ class AudioStream:
             clip, turn, expect, index = self.background, self.turn, "", self._background_pos
         t_ns = clock_ns()
         try:
-            self._send(clip.messages[index])
+            backlog = self._send(clip.messages[index])
         except OSError as exc:
             self.error = exc
             self.closed = True
@@ -181,6 +182,10 @@ class AudioStream:
         self.next_deadline_ns = self.deadline_ns(k + 1)
         late_ns = t_ns - sched_ns
         rec = self._rec
+        if backlog or self._backlogged:
+            # The target is not reading: our sends are on time but queue behind unread bytes.
+            self._backlogged = bool(backlog)
+            rec.mark("send_backlog", t_ns, turn=turn, bytes=backlog or 0)
         rec.append(t_ns, sched_ns, k, turn, clip.chunk_bytes, self.chunk_ms, input_ms, clip.speech[index],
                    clip.sha1[index])
         if self._current is not None:

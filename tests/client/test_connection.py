@@ -112,3 +112,46 @@ def test_frames_of_every_length_class_reach_a_real_server_intact(size: int) -> N
         conn.close()
         conn.abort()
     assert got == [payload] * 3
+
+
+def test_a_target_that_stops_reading_never_blocks_the_sender_and_is_failed_past_the_backlog_limit() -> None:
+    import socket as socket_module
+
+    from websockets.utils import accept_key
+
+    listener = socket_module.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    held: list[socket_module.socket] = []
+
+    def handshake_then_stop_reading() -> None:
+        conn, _ = listener.accept()
+        held.append(conn)
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += conn.recv(4096)
+        key = [line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
+               if line.lower().startswith(b"sec-websocket-key:")][0].decode()
+        conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n").encode())
+
+    thread = threading.Thread(target=handshake_then_stop_reading, daemon=True)
+    thread.start()
+    conn = SansIOConnection.open(f"ws://127.0.0.1:{listener.getsockname()[1]}/v1/realtime", [], 3.0, poll_s=0.2)
+    message = b'{"type":"input_audio_buffer.append","audio":"' + b"A" * 65536 + b'"}'
+    slowest_s, backlog_seen, lost = 0.0, 0, None
+    for _ in range(2000):                         # at most ~130 MB: bounded whatever the buffers
+        started = time.monotonic()
+        try:
+            backlog_seen = max(backlog_seen, conn.send_text(message))
+        except ConnectionLost as exc:
+            lost = exc
+            break
+        slowest_s = max(slowest_s, time.monotonic() - started)
+    conn.abort()
+    listener.close()
+    for sock in held:
+        sock.close()
+    assert backlog_seen > 0                       # the kernel buffers filled ...
+    assert slowest_s < 0.5                        # ... and no send waited for the peer
+    assert lost is not None and "stopped reading" in str(lost)
