@@ -24,6 +24,7 @@ LANES = ("caller audio", "server VAD", "responses", "audio deltas", "playout", "
 STATUS_COLORS = {"completed": "#2ca02c", "cancelled": "#d62728", "incomplete": "#ff7f0e", "failed": "#7b1b14"}
 CONTROL_MARKS = ("commit_sent", "response_create_sent", "cancel_sent", "truncate_sent", "function_output_sent")
 ERROR_MARKS = ("timeout", "error", "close", "connect_failed")
+WARNING_MARKS = ("pacing_invalid", "send_backlog", "stopped")  # the caller's own trouble, not the target's
 LEGEND = ("Caller audio: dark green = speech sent, grey = silence sent. Server VAD: orange = speech_started to "
           "speech_stopped, diamond = committed. Responses: green completed, red cancelled, orange incomplete, "
           "dark red failed. Playout: cyan = playing, red = underrun. Red line = the moment playout was cut. "
@@ -143,6 +144,9 @@ def _mark(rec: dict[str, Any], at: float, lanes: Lanes, open_since: dict[str, fl
                              esc(name)))
     elif name == "close" and rec.get("by") == "client" and rec.get("code") in (1000, None):
         lanes.points.append(("client events", at, "square", "#7f7f7f", f"closed by the client ({esc(rec.get('code'))})"))
+    elif name in WARNING_MARKS:
+        details = {k: v for k, v in rec.items() if k not in ("rec", "t_ns", "mark")}
+        lanes.points.append(("errors", at, "triangle-up", "#ff7f0e", f"{esc(name)} {esc(details)}"))
     elif name in ERROR_MARKS:
         lanes.points.append(("errors", at, "x", "#b3261e", f"{esc(name)} {esc(rec.get('message') or rec.get('reason') or '')}"))
 

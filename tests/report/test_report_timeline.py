@@ -95,3 +95,14 @@ def test_the_timeline_of_a_real_session_shows_what_the_trace_recorded(sim_factor
         assert any("client_cancelled" in b[4] for b in _lane(lanes, "responses"))
     page = render_session_timeline(result.trace_path, tmp_path / "timeline.html", turn=0)
     assert page.read_text().count("Plotly.newPlot(") == 1
+
+
+def test_the_callers_own_pacing_trouble_is_marked_in_the_errors_lane(tmp_path: Path) -> None:
+    from harness.trace import TraceRecorder
+
+    recorder = TraceRecorder(tmp_path / "t.jsonl", header=HEADER)
+    recorder.mark("connect_start", 1_000_000_000)
+    recorder.mark("pacing_invalid", 1_500_000_000, turn=0, seq=7, lateness_ms=31.5)
+    recorder.close("done")
+    points = [p for p in collect_lanes(read_trace(tmp_path / "t.jsonl")).points if p[0] == "errors"]
+    assert len(points) == 1 and points[0][1] == 500.0 and "pacing_invalid" in points[0][4] and "31.5" in points[0][4]
