@@ -13,6 +13,7 @@ import json
 import threading
 import time
 import weakref
+from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,7 +39,9 @@ class TraceRecorder:
             header["target"] = redact_url(header["target"])
         header.setdefault("clock", {"wall_ns": time.time_ns(), "mono_ns": time.perf_counter_ns()})
         self.header: dict[str, Any] = {"rec": "header", "schema": SCHEMA_VERSION, **header}
-        self._buffer: list[dict[str, Any]] = [self.header]
+        # deque: append and popleft are atomic, so record calls never need the flush lock and
+        # a record appended while a flush runs is kept for the next flush, never dropped.
+        self._buffer: deque[dict[str, Any]] = deque([self.header])
         self._lock = threading.Lock()
         self._file: IO[str] | None = None
         self._count = 0
@@ -74,10 +77,10 @@ class TraceRecorder:
     def flush(self) -> None:
         """Append every buffered record to the file."""
         with self._lock:
-            if not self._buffer:
+            count = len(self._buffer)
+            if not count:
                 return
-            # Swap first: record calls from other threads keep appending to the new list.
-            pending, self._buffer = self._buffer, []
+            pending = [self._buffer.popleft() for _ in range(count)]
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = self.path.open("a", encoding="utf-8")

@@ -126,3 +126,28 @@ def test_concurrent_record_calls_and_flushes_lose_nothing(tmp_path: Path) -> Non
     trace = read_trace(tmp_path / "t.jsonl")
     assert len(trace.records) == 2000
     assert trace.footer["records"] == 2002  # header + 2000 + footer
+
+
+def test_records_made_while_another_thread_flushes_continuously_are_never_lost(tmp_path: Path) -> None:
+    rec = TraceRecorder(tmp_path / "t.jsonl", {"session_id": "s"})
+    done = threading.Event()
+
+    def flusher() -> None:
+        while not done.is_set():
+            rec.flush()
+
+    def writer(k: int) -> None:
+        for i in range(3000):
+            rec.mark("m", t_ns=i, writer=k)
+
+    flush_thread = threading.Thread(target=flusher)
+    flush_thread.start()
+    writers = [threading.Thread(target=writer, args=(k,)) for k in range(3)]
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join(timeout=30)
+    done.set()
+    flush_thread.join(timeout=30)
+    rec.close()
+    assert len(read_trace(tmp_path / "t.jsonl").records) == 9000
