@@ -174,8 +174,11 @@ class Session:
         if exc_type is None:
             self.close()
             return False
-        if issubclass(exc_type, (SessionStopped, KeyboardInterrupt)):
-            self.rec.mark("stopped", why="stop flag" if exc_type is SessionStopped else "KeyboardInterrupt")
+        if issubclass(exc_type, SessionStopped) or not issubclass(exc_type, Exception):
+            # The stop flag, or a BaseException that means "stop now": KeyboardInterrupt, SystemExit,
+            # and the GreenletExit with which Locust ends its users. Turns in flight stay open (no
+            # turn_end): they were cut by the operator, not failed by the target.
+            self.rec.mark("stopped", why="stop flag" if exc_type is SessionStopped else exc_type.__name__)
             self.close("stopped")
             return exc_type is SessionStopped
         if issubclass(exc_type, SessionClosed):

@@ -117,6 +117,7 @@ class AudioStream:
         self.error: BaseException | None = None
         self._invalid_turns: set[int] = set()
         self._utt_input_ms = 0.0
+        self._boundaries: dict[int, list[tuple[str, float, float]]] = {}
         # The pacer runs every few ms anyway, so it watches the session's stop flag and wakes the
         # session's waits with a "tick" every `tick_chunks` chunks: far cheaper than each waiting
         # session polling on a timer (under gevent every expiring timeout raises in its greenlet).
@@ -214,15 +215,17 @@ class AudioStream:
             rec.mark("turn_start", t_ns, turn=turn, utterance=utt.id, transcript=utt.transcript,
                      segments_ms=[list(s) for s in utt.segments_ms], speech_start_ms=utt.speech_start_ms,
                      speech_end_ms=utt.speech_end_ms, input_ms=input_ms, expect=expect)
-        for name, at_ms in (("speech_start_sent", utt.speech_start_ms), ("speech_end_sent", utt.speech_end_ms)):
-            if at_ms is None:
-                continue
-            chunk, offset_ms = clip.chunk_of(at_ms)
-            if chunk == index:
-                fields: dict[str, Any] = {"turn": turn}
-                if name == "speech_end_sent":
-                    fields["input_ms"] = self._utt_input_ms + at_ms
-                rec.mark(name, t_ns + int(offset_ms / self._rtf * _NS_PER_MS), **fields)
+            # Which chunks hold the speech boundaries, worked out once per utterance, not per chunk.
+            self._boundaries = {}
+            for name, at_ms in (("speech_start_sent", utt.speech_start_ms), ("speech_end_sent", utt.speech_end_ms)):
+                if at_ms is not None:
+                    chunk, offset_ms = clip.chunk_of(at_ms)
+                    self._boundaries.setdefault(chunk, []).append((name, at_ms, offset_ms))
+        for name, at_ms, offset_ms in self._boundaries.get(index, ()):
+            fields: dict[str, Any] = {"turn": turn}
+            if name == "speech_end_sent":
+                fields["input_ms"] = self._utt_input_ms + at_ms
+            rec.mark(name, t_ns + int(offset_ms / self._rtf * _NS_PER_MS), **fields)
         self._index = index + 1
         if self._index >= len(clip):
             self._current = None

@@ -14,7 +14,8 @@ returns: a target that refuses, fails the handshake or closes early gives a resu
 within ~0.25 s with reason "stopped". `on_turn_end(turn)` is called after each turn's `turn_end`
 mark has been flushed to the trace file (so a listener can read the finished turn from disk).
 Only bad input (unknown scenario, bad params, missing corpus) raises, as a `user_error`
-exception, before anything connects. KeyboardInterrupt closes the trace, then propagates.
+exception, before anything connects. KeyboardInterrupt, SystemExit and gevent's GreenletExit
+(Locust stopping a user) close the trace with reason "stopped", then propagate.
 
 `preencode(spec)` encodes every clip sessions like `spec` may send, ahead of a run (Locust:
 call it in `test_start`, after the fork, once per format/dialect/scenario in use), so no session

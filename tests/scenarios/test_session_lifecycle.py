@@ -144,3 +144,22 @@ def test_preencode_prepares_every_utterance_so_sessions_only_look_clips_up(tmp_p
     count = preencode(spec)
     assert count == len([u for u in load_corpus("default").utterances if u.kind == "speech"])
     assert sum(1 for key in _cache if key[0] == "utt" and key[2:4] == ("g711_alaw", 40.0)) == count
+
+
+class FakeGreenletExit(BaseException):
+    """What Locust raises in a user greenlet it stops: a BaseException that is not an Exception."""
+
+
+def test_a_greenlet_kill_is_a_stop_not_an_error(sim_factory, tmp_path):
+    sim = sim_factory(**FAST_SIM)
+
+    def killed(turn: int) -> None:
+        raise FakeGreenletExit
+
+    spec = _spec(sim.url, tmp_path)
+    with pytest.raises(FakeGreenletExit):
+        run_scenario(spec, on_turn_end=killed)
+    story = Story.read(spec.trace_path())
+    assert story.trace.footer["reason"] == "stopped"
+    assert story.marks("stopped")[0]["why"] == "FakeGreenletExit"
+    assert not story.marks("error")
