@@ -58,19 +58,6 @@ def test_an_exception_in_the_caller_is_recorded_and_the_trace_is_closed(sim_fact
     assert "listener bug" in story.marks("error")[0]["message"]
 
 
-def test_ctrl_c_closes_the_trace_then_propagates(sim_factory, tmp_path):
-    sim = sim_factory(**FAST_SIM)
-
-    def interrupt(turn: int) -> None:
-        raise KeyboardInterrupt
-
-    spec = _spec(sim.url, tmp_path)
-    with pytest.raises(KeyboardInterrupt):
-        run_scenario(spec, on_turn_end=interrupt)
-    story = Story.read(spec.trace_path())
-    assert story.trace.complete and story.trace.footer["reason"] == "stopped"
-
-
 def test_a_server_that_drops_the_socket_mid_answer_leaves_a_closed_trace_with_the_turn_in_error(sim_factory, tmp_path):
     sim = sim_factory(faults=["drop_socket:after_deltas=2"], **FAST_SIM)
     result = run_scenario(_spec(sim.url, tmp_path))
@@ -150,16 +137,17 @@ class FakeGreenletExit(BaseException):
     """What Locust raises in a user greenlet it stops: a BaseException that is not an Exception."""
 
 
-def test_a_greenlet_kill_is_a_stop_not_an_error(sim_factory, tmp_path):
+@pytest.mark.parametrize("stopper", [KeyboardInterrupt, FakeGreenletExit])
+def test_ctrl_c_or_a_greenlet_kill_closes_the_trace_as_stopped_then_propagates(sim_factory, tmp_path, stopper):
     sim = sim_factory(**FAST_SIM)
 
-    def killed(turn: int) -> None:
-        raise FakeGreenletExit
+    def interrupt(turn: int) -> None:
+        raise stopper
 
     spec = _spec(sim.url, tmp_path)
-    with pytest.raises(FakeGreenletExit):
-        run_scenario(spec, on_turn_end=killed)
+    with pytest.raises(stopper):
+        run_scenario(spec, on_turn_end=interrupt)
     story = Story.read(spec.trace_path())
-    assert story.trace.footer["reason"] == "stopped"
-    assert story.marks("stopped")[0]["why"] == "FakeGreenletExit"
+    assert story.trace.complete and story.trace.footer["reason"] == "stopped"
+    assert story.marks("stopped")[0]["why"] == stopper.__name__
     assert not story.marks("error")
