@@ -36,19 +36,16 @@ def timeouts_for(turns: pd.DataFrame, metric: str, timed_out: pd.Series | None =
     """Timed-out turns without a value, in the scenarios that measure this metric at all.
 
     A plain turn that times out never had a cancellation to time, so it counts against
-    `ttfa_ms` but not against `cancel_ack_ms`. In a run where every turn timed out, they all
-    count against the latencies every answer has.
+    `ttfa_ms` but not against `cancel_ack_ms`. Every timed-out turn counts against the latencies
+    every answer has (`ttfa_ms`, `response_done_ms`). The same rule as `harness.metrics.summarize`.
     """
     if timed_out is None:
         timed_out = (turns["status"] == "timeout").fillna(False)
-    measured = turns[metric].notna()
-    if not measured.any():  # nobody measured it: only an answer's own latencies were due in every turn
-        return int(timed_out.sum()) if metric in EXPECTED_IN_EVERY_TURN else 0
-    scenarios = turns.loc[measured, "scenario"].dropna().unique()
-    counted = timed_out & ~measured
-    if len(scenarios):
-        counted &= turns["scenario"].isin(scenarios).fillna(False)
-    return int(counted.sum())
+    missing = timed_out & turns[metric].isna()
+    if metric in EXPECTED_IN_EVERY_TURN:
+        return int(missing.sum())
+    scenarios = turns.loc[turns[metric].notna(), "scenario"].dropna().unique()
+    return int((missing & turns["scenario"].isin(scenarios).fillna(False)).sum())
 
 
 def percentile_table(turns: pd.DataFrame, metrics: tuple[str, ...] = METRIC_COLUMNS) -> pd.DataFrame:
