@@ -1,0 +1,112 @@
+"""Incidents: responses that did not play out as the caller should hear them, one cause each.
+
+Causes and their evidence follow DESIGN.md section 4. `false_barge_in` versus `barge_in` is
+decided by ground truth: whether the caller was sending corpus speech (the `speech` flag of the
+append records, from the corpus segments) in input-audio time from the server's
+`audio_start_ms` to `prefix_padding_ms` + 200 ms after it (the server dates speech starts
+`prefix_padding_ms` before it detected them). The scenario's own interruptions (turn
+`expect` = cancel / barge_in, with real speech) are measured, not reported.
+
+Thresholds (documented in the README): a response is `stalled` when audio deltas stop for more
+than `STALL_LIMIT_MS` before its audio is done; `audio_cut_short` when it completed with less
+than `CUT_SHORT_MS_PER_CHAR` ms of audio per transcript character (natural speech is 55-75 ms
+per character; the cut is flagged only for transcripts of at least 20 characters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.metrics.session_index import NS_PER_MS, ResponseFacts, SessionIndex
+
+STALL_LIMIT_MS = 1000.0
+CUT_SHORT_MS_PER_CHAR = 30.0
+CUT_SHORT_MIN_CHARS = 20
+SPEECH_SLACK_MS = 200.0
+
+CAUSES = ("false_barge_in", "barge_in", "client_cancel_unexpected", "max_tokens", "content_filter", "failed",
+          "disconnected", "audio_cut_short", "stalled")
+
+
+@dataclass
+class Incident:
+    cause: str
+    response_id: str
+    evidence: dict[str, Any]
+
+
+def _rel_ms(t_ns: int | None, origin_ns: int) -> float | None:
+    return None if t_ns is None else round((t_ns - origin_ns) / NS_PER_MS, 3)
+
+
+def _speech_cause(ix: SessionIndex, r: ResponseFacts, before_ns: int, expect: str | None,
+                  origin_ns: int, how: str) -> Incident | None:
+    started = [rec for rec in ix.recvs if rec.get("kind") == "speech_started" and rec["t_ns"] <= before_ns
+               and (r.created_ns is None or rec["t_ns"] >= r.created_ns)]
+    trigger = started[-1] if started else None
+    audio_start_ms = (trigger.get("event") or {}).get("audio_start_ms") if trigger else None
+    window_ms = float(ix.prefix_padding_ms if ix.prefix_padding_ms is not None else 300.0) + SPEECH_SLACK_MS
+    speaking = ix.speech_at(float(audio_start_ms), window_ms) if audio_start_ms is not None else None
+    evidence = {"how": how, "speech_started_ms": _rel_ms(trigger["t_ns"] if trigger else None, origin_ns),
+                "audio_start_ms": audio_start_ms, "caller_speaking": speaking,
+                "audio_received_ms": round(r.audio_ms, 3), "cut_ms": _rel_ms(before_ns, origin_ns)}
+    if speaking:
+        return None if expect == "barge_in" else Incident("barge_in", r.id, evidence)
+    return Incident("false_barge_in", r.id, evidence)
+
+
+def _max_gap_ms(r: ResponseFacts) -> tuple[float, int | None]:
+    times = [t for t in r.delta_times_ns if r.audio_done_ns is None or t <= r.audio_done_ns]
+    if r.audio_done_ns is not None and times:
+        times.append(r.audio_done_ns)
+    gaps = [(b - a, a) for a, b in zip(times, times[1:])]
+    if not gaps:
+        return 0.0, None
+    gap_ns, at = max(gaps)
+    return gap_ns / NS_PER_MS, at
+
+
+def classify_response(ix: SessionIndex, r: ResponseFacts, expect: str | None, origin_ns: int) -> Incident | None:
+    base = {"status": r.status, "reason": r.reason, "created_ms": _rel_ms(r.created_ns, origin_ns),
+            "done_ms": _rel_ms(r.done_ns, origin_ns), "audio_received_ms": round(r.audio_ms, 3)}
+    if r.status == "cancelled":
+        if r.reason == "turn_detected":
+            return _speech_cause(ix, r, r.done_ns or 0, expect, origin_ns, "cancelled: turn_detected")
+        if r.reason == "client_cancelled":
+            return None if expect == "cancel" else Incident("client_cancel_unexpected", r.id, base)
+        return Incident("failed", r.id, base)
+    if r.status == "incomplete":
+        cause = "content_filter" if r.reason == "content_filter" else "max_tokens"
+        return Incident(cause, r.id, base)
+    if r.status == "failed" or r.server_errors:
+        return Incident("failed", r.id, {**base, "errors": r.server_errors[:3]})
+    if r.status is None:
+        footer = ix.trace.footer or {}
+        if ix.close_ns is not None or footer.get("reason") in ("closed", "error") or ix.trace.footer is None:
+            if footer.get("reason") == "stopped":
+                return None
+            return Incident("disconnected", r.id, {**base, "closed_ms": _rel_ms(ix.close_ns, origin_ns),
+                                                   "trace_end": footer.get("reason", "torn")})
+        return None
+    stops = [m for m in ix.marks if m.get("mark") == "playout_stop" and m.get("response_id") == r.id
+             and m.get("reason") == "barge_in"]
+    if stops:
+        return _speech_cause(ix, r, stops[0]["t_ns"], expect, origin_ns, "playout cut by speech_started")
+    gap_ms, gap_at = _max_gap_ms(r)
+    if gap_ms > STALL_LIMIT_MS:
+        return Incident("stalled", r.id, {**base, "gap_ms": round(gap_ms, 3), "gap_at_ms": _rel_ms(gap_at, origin_ns)})
+    chars = len(r.text)
+    if chars >= CUT_SHORT_MIN_CHARS and r.audio_ms < chars * CUT_SHORT_MS_PER_CHAR:
+        return Incident("audio_cut_short", r.id, {**base, "transcript_chars": chars,
+                                                  "expected_min_audio_ms": chars * CUT_SHORT_MS_PER_CHAR})
+    return None
+
+
+def classify_turn(ix: SessionIndex, start: dict[str, Any], responses: list[ResponseFacts]) -> Incident | None:
+    """The first incident among the turn's responses (its answer first), or None."""
+    for r in responses:
+        incident = classify_response(ix, r, start.get("expect"), start["t_ns"])
+        if incident is not None:
+            return incident
+    return None

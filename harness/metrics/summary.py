@@ -1,0 +1,81 @@
+"""Summaries of turn records: exact percentiles, counts, groups, incident rates, conformance.
+
+Percentiles are numpy's default (linear) over the finite values of a metric, never Locust's
+bucketed ones. Every turn (timed out and failed included) stays in the turn counts and in the
+denominators of incident and status rates; a metric's `timeouts` counts the timed-out turns of
+the scenarios that measure it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any, Iterable
+
+import numpy as np
+
+from harness.metrics.incidents import CAUSES
+
+METRICS = ("ttfa_ms", "ttfa_from_commit_ms", "vad_stop_ms", "vad_commit_ms", "vad_end_error_ms",
+           "response_done_ms", "cancel_ack_ms", "cancel_leak_ms", "barge_in_ms", "truncate_ack_ms",
+           "tool_args_ms", "tool_roundtrip_ms", "underrun_count", "underrun_ms", "audio_ms",
+           "send_lateness_p99_ms")
+STATUSES = ("ok", "timeout", "error", "invalid_pacing", "stopped")
+GROUP_BY = ("scenario", "format", "dialect", "utterance")
+PERCENTILES = (50, 90, 95, 99)
+
+
+def _finite(values: Iterable[Any]) -> np.ndarray:
+    out = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return np.asarray(out, dtype="float64")
+
+
+def metric_stats(values: Iterable[Any]) -> dict[str, Any]:
+    array = _finite(values)
+    if array.size == 0:
+        return {"count": 0, "p50": None, "p90": None, "p95": None, "p99": None, "max": None}
+    points = np.percentile(array, PERCENTILES)
+    return {"count": int(array.size), **{f"p{p}": float(v) for p, v in zip(PERCENTILES, points)},
+            "max": float(array.max())}
+
+
+def _metrics_block(records: list[dict[str, Any]]) -> dict[str, Any]:
+    block: dict[str, Any] = {}
+    for metric in METRICS:
+        stats = metric_stats(r.get(metric) for r in records)
+        measuring = {r.get("scenario") for r in records if r.get(metric) is not None}
+        stats["timeouts"] = sum(1 for r in records if r.get("status") == "timeout" and r.get(metric) is None
+                                and (r.get("scenario") in measuring or metric in ("ttfa_ms", "response_done_ms")))
+        block[metric] = stats
+    return block
+
+
+def incident_block(records: list[dict[str, Any]]) -> dict[str, Any]:
+    total = len(records)
+    counts = Counter(r["incident"] for r in records if r.get("incident"))
+    by_cause = {cause: {"count": counts.get(cause, 0), "rate": (counts.get(cause, 0) / total) if total else 0.0}
+                for cause in CAUSES}
+    return {"total": sum(counts.values()), "rate": (sum(counts.values()) / total) if total else 0.0,
+            "by_cause": by_cause}
+
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The `turns`, `metrics`, `by` and `incidents` parts of summary.json."""
+    status_counts = Counter(r.get("status") for r in records)
+    turns = {"total": len(records), **{s: status_counts.get(s, 0) for s in STATUSES}}
+    by: dict[str, Any] = {}
+    for key in GROUP_BY:
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for r in records:
+            groups.setdefault(str(r.get(key)), []).append(r)
+        by[key] = {name: _metrics_block(rows) for name, rows in sorted(groups.items())}
+    return {"turns": turns, "metrics": _metrics_block(records), "by": by, "incidents": incident_block(records)}
+
+
+def conformance(violations: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Violations by rule: count, side, one example message."""
+    table: dict[str, dict[str, Any]] = {}
+    for v in violations:
+        row = table.setdefault(v.get("rule", "?"), {"count": 0, "side": v.get("side"), "example": v.get("message")})
+        row["count"] += 1
+    return dict(sorted(table.items(), key=lambda kv: -kv[1]["count"]))
