@@ -85,7 +85,7 @@ class SansIOConnection:
              subprotocols: Sequence[str] | None = None, poll_s: float = 1.0) -> "SansIOConnection":
         try:
             uri = parse_uri(url)
-        except InvalidURI as exc:
+        except (InvalidURI, ValueError) as exc:
             raise ConnectFailed(f"invalid URL: {exc}") from None
         deadline = time.monotonic() + timeout_s
         try:

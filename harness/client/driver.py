@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 from typing import Any, Callable, Iterator
 
 import websockets
@@ -30,7 +31,8 @@ from harness.client.receiver import Incoming, Receiver, ResponseState
 from harness.client.spec import SessionSpec
 from harness.client.sync_connection import SyncConnection
 from harness.protocol import AudioFormat, Dialect, Event, Kind, encode, make_event, render_session_update
-from harness.trace import TraceRecorder
+from harness.trace import TraceRecorder, redact_url
+from harness.trace.scrub import SECRET_QUERY_KEYS
 
 STOP_POLL_S = 1.0      # fallback stop-flag check before streaming starts (then the pacer wakes waits)
 TICK_MS = 250.0        # while streaming, the pacer wakes the session's waits this often
@@ -145,7 +147,10 @@ class Session:
         self.reason = "error"
 
     def _scrub(self, text: str) -> str:
-        for secret in self.spec.secret_values():
+        """An error message without the key, header values or credentials in the URL's query."""
+        text = text.replace(self.spec.url, redact_url(self.spec.url))
+        query = [value for key, value in parse_qsl(urlsplit(self.spec.url).query) if key.lower() in SECRET_QUERY_KEYS]
+        for secret in [*self.spec.secret_values(), *query]:
             if secret:
                 text = text.replace(secret, "REDACTED")
         return text

@@ -12,6 +12,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 
 AUTH_SCHEMES = ("bearer", "api-key", "none")
@@ -52,8 +53,14 @@ class SessionSpec:
 
     def check(self) -> None:
         """Raise SpecError for a setting that cannot work, before anything connects."""
-        if not self.url.startswith(("ws://", "wss://")):
-            raise SpecError(f"target {self.url!r} is not a WebSocket URL; use ws://HOST:PORT/PATH or wss://...")
+        try:
+            parts = urlsplit(self.url)
+            parts.port   # raises on a port that is not a number in 0-65535
+        except ValueError as exc:   # the URL is not echoed: its query may hold a key
+            raise SpecError(f"the target URL is not valid ({exc}); use ws://HOST:PORT/PATH or wss://HOST/PATH") from None
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise SpecError(f"the target URL must start with ws:// or wss:// and name a host (got scheme "
+                            f"{parts.scheme!r}); use ws://HOST:PORT/PATH or wss://HOST/PATH")
         if self.auth not in AUTH_SCHEMES:
             raise SpecError(f"auth={self.auth!r} is unknown; use one of {', '.join(AUTH_SCHEMES)}")
         if self.ws_impl not in WS_IMPLS:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.client import SessionSpec
+from harness.client import SessionSpec, SpecError
 from harness.scenarios import run_scenario
 from harness.trace import read_trace
 
@@ -137,3 +137,25 @@ def test_garbage_instead_of_http_is_a_handshake_failure(tmp_path: Path) -> None:
         result = run_scenario(_spec(tmp_path, port))
     assert _marks(result.trace_path)[-1] == "connect_failed"
     assert read_trace(result.trace_path).footer["reason"] == "error"
+
+
+def test_a_key_in_the_url_query_never_reaches_the_trace_even_in_an_error(tmp_path: Path) -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    spec = _spec(tmp_path, port)
+    spec.url = f"ws://127.0.0.1:{port}/openai/realtime?api-version=2025-04-01-preview&api-key={DUMMY_KEY}"
+    result = run_scenario(spec)
+    text = result.trace_path.read_text()
+    assert result.reason == "error" and DUMMY_KEY not in text and "api-key=REDACTED" in text
+    assert [r for r in read_trace(result.trace_path).records if r.get("mark") == "connect_failed"]
+
+
+@pytest.mark.parametrize("url", ["ws://127.0.0.1:99999/v1/realtime?api-key=" + DUMMY_KEY,
+                                 "http://127.0.0.1:8765/v1/realtime?api-key=" + DUMMY_KEY, "ws:///no-host"])
+def test_a_malformed_target_is_one_clear_user_error_that_does_not_echo_the_key(tmp_path: Path, url: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        run_scenario(SessionSpec(url=url, trace_dir=tmp_path))
+    assert caught.value.user_error and DUMMY_KEY not in str(caught.value)
+    assert "ws://HOST:PORT/PATH" in str(caught.value) and "\n" not in str(caught.value)
