@@ -5,7 +5,9 @@ decided by ground truth: whether the caller was sending corpus speech (the `spee
 append records, from the corpus segments) in input-audio time from the server's
 `audio_start_ms` to `prefix_padding_ms` + 200 ms after it (the server dates speech starts
 `prefix_padding_ms` before it detected them). The scenario's own interruptions (turn
-`expect` = cancel / barge_in, with real speech) are measured, not reported.
+`expect` = cancel / barge_in, with real speech) are measured, not reported, and so is real
+speech cancelling a response before any of its audio arrived (nothing audible was cut; the
+early end of turn shows as `vad_verdict` early).
 
 Thresholds (documented in the README): a response is `stalled` when audio deltas stop for more
 than `STALL_LIMIT_MS` before its audio is done; `audio_cut_short` when it completed with less
@@ -52,7 +54,11 @@ def _speech_cause(ix: SessionIndex, r: ResponseFacts, before_ns: int, expect: st
                 "audio_start_ms": audio_start_ms, "caller_speaking": speaking,
                 "audio_received_ms": round(r.audio_ms, 3), "cut_ms": _rel_ms(before_ns, origin_ns)}
     if speaking:
-        return None if expect == "barge_in" else Incident("barge_in", r.id, evidence)
+        # Real speech that cancels a response before any of its audio arrived cut nothing the
+        # caller could hear (typically a VAD that ended the turn too early: see vad_verdict).
+        if expect == "barge_in" or r.audio_ms <= 0:
+            return None
+        return Incident("barge_in", r.id, evidence)
     return Incident("false_barge_in", r.id, evidence)
 
 

@@ -246,9 +246,11 @@ class _TurnBuilder:
 
     def _status(self, turn: int, answer: ResponseFacts | None, expect: str | None) -> str:
         ix = self.index
+        end = ix.first_mark("turn_end", turn)
+        if end is None and (ix.trace.footer or {}).get("reason") == "stopped":
+            return "stopped"  # the run ended mid-turn: neither a success nor a timeout
         if ix.first_mark("pacing_invalid", turn) is not None:
             return "invalid_pacing"
-        end = ix.first_mark("turn_end", turn)
         if end is not None and end.get("status") in ("timeout", "error"):
             return str(end["status"])
         if ix.first_mark("timeout", turn) is not None:
@@ -257,9 +259,6 @@ class _TurnBuilder:
             return "error"
         if end is not None:
             return "ok" if answer is not None or expect == "none" else "timeout"
-        footer = ix.trace.footer or {}
-        if footer.get("reason") == "stopped":
-            return "stopped"
         return "error"  # the session ended (closed, error, killed) before the turn did
 
 

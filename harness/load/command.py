@@ -1,0 +1,124 @@
+"""`harness run`: a headless Locust run against a target or the embedded simulator.
+
+With no `--target` it starts the simulator in its own process on a free loopback port (its
+own core and GIL, as a real target would be), runs Locust headless in a child process, stops
+the simulator, and assembles the run directory itself (so a Locust process that dies still
+leaves a complete run directory). Ctrl-C and SIGTERM are passed to Locust, which stops the
+users cleanly; everything recorded until then is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+from harness.load.finalize import finalize_run, run_info, summary_table
+from harness.load.options import LoadSettings, add_harness_options, new_run_id
+from harness.load.slo import load_slos
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+EXIT_INTERNAL = 4
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-u", "--users", type=int, default=10, help="peak number of callers (default 10)")
+    parser.add_argument("-r", "--spawn-rate", type=float, default=5.0, help="callers started per second")
+    parser.add_argument("-t", "--run-time", default="30s", help="duration, e.g. 30s, 5m, 1h")
+    parser.add_argument("--processes", type=int, default=0, help="Locust worker processes on this machine")
+    parser.add_argument("--sim-latency", action="append", default=[], help="simulator latency, STAGE=DIST")
+    parser.add_argument("--sim-fault", action="append", default=[], help="simulator fault, KIND[:k=v,...]")
+    parser.add_argument("--sim-config", default=None, help="simulator TOML file")
+    parser.add_argument("--no-report", action="store_true", help="skip report.html (tables and summary only)")
+    add_harness_options(parser)
+
+
+class _Options:
+    """The subset of Locust's parsed options LoadSettings reads."""
+
+    def __init__(self, args: argparse.Namespace, target: str) -> None:
+        self.__dict__.update(vars(args))
+        self.target, self.host = target, ""
+
+
+@contextlib.contextmanager
+def _target(args: argparse.Namespace) -> Iterator[str]:
+    if args.target:
+        yield args.target
+        return
+    from harness.sim import SimConfig
+    from harness.sim.process import start_in_process
+
+    cfg = SimConfig.from_toml(args.sim_config) if args.sim_config else SimConfig()
+    overrides: dict[str, Any] = {}
+    if args.sim_latency:
+        latency = dict(cfg.latency)
+        for item in args.sim_latency:
+            stage, _, dist = item.partition("=")
+            latency[stage.strip()] = dist.strip()
+        overrides["latency"] = latency
+    if args.sim_fault:
+        overrides["faults"] = [*cfg.faults, *args.sim_fault]
+    if overrides:
+        cfg = cfg.with_overrides(**overrides)
+    with start_in_process(cfg) as sim:
+        print(f"harness run: embedded simulator at {sim.url}", flush=True)
+        yield sim.url
+
+
+def _locust_command(args: argparse.Namespace, settings: LoadSettings) -> list[str]:
+    out = settings.out
+    cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
+           "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.run_time, "-s", "10",
+           "--csv", str(out / "stats"), "--html", str(out / "locust.html"), "--loglevel", "WARNING",
+           "--target", settings.target, "--dialect", settings.dialect, "--format", settings.fmt,
+           "--corpus", settings.corpus, "--scenario", args.scenario, "--scenario-params", args.scenario_params,
+           "--turns", str(settings.turns), "--chunk-ms", str(settings.chunk_ms), "--rtf", str(settings.rtf),
+           "--turn-timeout", str(settings.turn_timeout_s), "--lateness-limit-ms", str(settings.lateness_limit_ms),
+           "--pacing-limit-ms", str(settings.pacing_limit_ms), "--out", str(out), "--run-id", settings.run_id,
+           "--auth", settings.auth, "--api-key-env", settings.api_key_env]
+    if args.processes:
+        cmd += ["--processes", str(args.processes)]
+    return cmd
+
+
+def run(args: argparse.Namespace) -> int:
+    run_id = args.run_id or new_run_id()
+    args.run_id = run_id
+    settings = LoadSettings.from_options(_Options(args, args.target or "ws://127.0.0.1:1/v1/realtime"))
+    load_slos(settings.slos)  # a bad SLO fails now, before anything starts
+    out = settings.out
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ".write-test").write_text("", encoding="utf-8")
+        (out / ".write-test").unlink()
+    except OSError as exc:
+        raise OutputDirError(f"--out {out}: cannot write there ({exc.strerror}); choose a writable folder") from None
+    with _target(args) as url:
+        settings.target = url
+        cmd = _locust_command(args, settings)
+        env = {**os.environ, "HARNESS_FINALIZE": "0"}
+        child = subprocess.Popen(cmd, env=env)
+        previous = {sig: signal.signal(sig, lambda s, _f: child.send_signal(s)) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            code = child.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    summary = finalize_run(out, run_info(settings, args.users, args.spawn_rate, args.run_time), settings.slos,
+                           settings.pacing_limit_ms, build_html=not args.no_report)
+    print(summary_table(summary))
+    print(f"harness run: report {out / 'report.html'}" if not args.no_report else f"harness run: {out}")
+    if code not in (0, 1) and summary["turns"]["total"] == 0 and summary["sessions"]["total"] == 0:
+        print(f"harness run: locust exited with {code} before any session ran", file=sys.stderr)
+        return EXIT_INTERNAL
+    return int(summary["exit_code"])
+
+
+class OutputDirError(ValueError):
+    user_error = True

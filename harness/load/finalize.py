@@ -1,0 +1,102 @@
+"""Assemble the run directory from its files: turn tables, summary.json, junit.xml, report.html.
+
+Works from files only (records/, sessions/, traces/), so it gives the same result in a local
+run, on a Locust master, and in `harness run` after a Locust process died.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.load.junit import write_junit
+from harness.load.records import merged_records, merged_sessions
+from harness.load.slo import evaluate, load_slos
+from harness.trace import iter_trace_files, read_trace, redact_url
+
+EXIT_OK, EXIT_SLO_FAILED, EXIT_TARGET_FAILED = 0, 1, 3
+
+
+def pacing_from_traces(out: Path, limit_ms: float) -> dict[str, Any]:
+    """Exact send lateness over every append of every trace of the run."""
+    lateness: list[float] = []
+    torn = 0
+    for path in iter_trace_files(out / "traces"):
+        trace = read_trace(path)
+        torn += int(trace.torn_tail)
+        lateness.extend((r["t_ns"] - r["sched_ns"]) / 1e6 for r in trace.records
+                        if r.get("rec") == "append" and r.get("sched_ns") is not None)
+    if not lateness:
+        return {"appends": 0, "p50_ms": None, "p99_ms": None, "max_ms": None, "limit_ms": limit_ms,
+                "passed": True, "torn_traces": torn}
+    array = np.asarray(lateness)
+    p50, p99 = (float(v) for v in np.percentile(array, [50, 99]))
+    return {"appends": int(array.size), "p50_ms": p50, "p99_ms": p99, "max_ms": float(array.max()),
+            "limit_ms": limit_ms, "passed": p99 <= limit_ms, "torn_traces": torn}
+
+def run_info(settings: Any, users: Any, spawn_rate: Any, run_time: Any) -> dict[str, Any]:
+    from importlib import metadata
+
+    versions = {}
+    for package in ("realtime-voice-harness", "locust", "websockets", "numpy", "pandas", "plotly"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return {"run_id": settings.run_id, "target": redact_url(settings.target), "dialect": settings.dialect,
+            "format": settings.fmt, "corpus": settings.corpus, "scenarios": settings.mix, "turns": settings.turns,
+            "users": users, "spawn_rate": spawn_rate, "run_time": run_time, "chunk_ms": settings.chunk_ms, "rtf": settings.rtf,
+            "versions": versions, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_limit_ms: float,
+                 build_html: bool = True) -> dict[str, Any]:
+    from harness.metrics import summarize
+    from harness.report import build_report, write_turn_tables
+
+    out.mkdir(parents=True, exist_ok=True)
+    records = merged_records(out)
+    sessions = merged_sessions(out)
+    (out / "run.json").write_text(json.dumps(run, indent=2, default=str), encoding="utf-8")
+    write_turn_tables(out, records)
+    summary: dict[str, Any] = {"run_id": run.get("run_id"), "run": run, **summarize(records)}
+    summary["sessions"] = {"total": len(sessions),
+                           "connect_failed": sum(1 for s in sessions if s.get("connect_failed")),
+                           "errors": sorted({s["error"] for s in sessions if s.get("error")})[:5]}
+    summary["pacing"] = pacing_from_traces(out, pacing_limit_ms)
+    results = evaluate(load_slos(slo_items), summary)
+    pacing = summary["pacing"]
+    results.append({"expr": f"pacing:p99<={pacing_limit_ms:g}", "metric": "send_lateness_ms", "stat": "p99",
+                    "op": "<=", "threshold": pacing_limit_ms, "value": pacing["p99_ms"], "passed": pacing["passed"]})
+    summary["slos"] = results
+    ok_turns = summary["turns"]["ok"]
+    target_failed = (summary["turns"]["total"] == 0 or ok_turns == 0) and summary["sessions"]["total"] > 0 and (
+        summary["sessions"]["connect_failed"] == summary["sessions"]["total"] or summary["turns"]["total"] == 0)
+    summary["passed"] = all(r["passed"] for r in results) and not target_failed
+    summary["exit_code"] = EXIT_TARGET_FAILED if target_failed else (EXIT_OK if summary["passed"] else EXIT_SLO_FAILED)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    write_junit(out / "junit.xml", str(run.get("run_id")), results)
+    if build_html:
+        build_report(out)
+    return summary
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """The few lines `harness run` prints at the end."""
+    turns = summary["turns"]
+    lines = [f"turns: {turns['total']} (ok {turns['ok']}, timeout {turns['timeout']}, error {turns['error']}, "
+             f"invalid_pacing {turns['invalid_pacing']}, stopped {turns.get('stopped', 0)}); "
+             f"incidents: {summary['incidents']['total']}"]
+    lines.append(f"{'metric':20} {'count':>6} {'p50':>8} {'p95':>8} {'p99':>8}")
+    for name in ("ttfa_ms", "vad_commit_ms", "response_done_ms", "cancel_ack_ms", "barge_in_ms", "tool_roundtrip_ms"):
+        m = summary["metrics"].get(name) or {}
+        if m.get("count"):
+            lines.append(f"{name:20} {m['count']:>6} {m['p50']:>8.1f} {m['p95']:>8.1f} {m['p99']:>8.1f}")
+    for r in summary["slos"]:
+        value = "n/a" if r["value"] is None else f"{r['value']:.3f}"
+        lines.append(f"{'PASS' if r['passed'] else 'FAIL'}  {r['expr']}  (value {value})")
+    return "\n".join(lines)

@@ -1,0 +1,233 @@
+"""The Locust side: one `RealtimeUser` per simulated caller, and the run's event hooks.
+
+Nothing is opened at import time (`--processes` forks after importing the locustfile): the
+settings, corpus and pre-encoded audio are prepared in `init`/`test_start`, in each process.
+A user runs whole sessions in a loop (`harness.scenarios.run_scenario`); when one ends, its
+trace is measured (`harness.metrics.turns_from_trace`), one Locust request event is fired per
+headline metric per turn (never per audio chunk), and the exact records go to the record sink
+(a per-worker file, and batches shipped to the master). The master (or the single local
+process) writes the run directory in `quitting` and sets the process exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import Any
+
+import gevent
+from locust import User, events, task
+from locust.runners import MasterRunner, WorkerRunner
+
+from harness.client import SessionSpec
+from harness.load.finalize import finalize_run, run_info, summary_table
+from harness.load.options import LoadSettings, add_harness_options
+from harness.load.records import SESSIONS_KEY, SHIP_KEY, RecordSink, append_rows
+from harness.metrics import turns_from_trace
+from harness.scenarios import preencode, run_scenario
+from harness.trace import flush_all, read_trace, redact_url
+
+log = logging.getLogger("harness.load")
+
+# name of the Locust request -> turn-record metric
+HEADLINE_METRICS = (("ttfa", "ttfa_ms"), ("vad_commit", "vad_commit_ms"), ("cancel_ack", "cancel_ack_ms"),
+                    ("barge_in", "barge_in_ms"), ("tool_roundtrip", "tool_roundtrip_ms"))
+CONNECT_FAILURES_TO_ABORT = 3
+
+
+class TurnFailure(Exception):
+    """A failed turn or an incident, as Locust shows it in its failures table."""
+
+
+class _Run:
+    """Per-process state, built in `init` (after the fork)."""
+
+    settings: LoadSettings | None = None
+    worker = "local"
+    sink: RecordSink | None = None
+    corpus: Any = None
+    stop = threading.Event()
+    failures_in_a_row = 0
+    successes = 0
+    aborted = ""
+
+
+RUN = _Run()
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser: Any) -> None:
+    add_harness_options(parser)
+
+
+def _worker_name(runner: Any) -> str:
+    if isinstance(runner, WorkerRunner):
+        return "w" + str(runner.client_id).rsplit("_", 1)[-1][:8]
+    return "local"
+
+
+@events.init.add_listener
+def _init(environment: Any, **_: Any) -> None:
+    if environment.parsed_options is None:
+        return
+    settings = LoadSettings.from_options(environment.parsed_options)
+    RUN.settings = settings
+    RUN.worker = _worker_name(environment.runner)
+    RUN.sink = RecordSink(settings.out, RUN.worker)
+    if isinstance(environment.runner, MasterRunner):
+        return
+    from harness.corpus import load_corpus
+
+    RUN.corpus = load_corpus(settings.corpus)
+
+
+def _spec(settings: LoadSettings, scenario: str, session_id: str) -> SessionSpec:
+    return SessionSpec(
+        url=settings.target, dialect=settings.dialect, fmt=settings.fmt, scenario=scenario,
+        scenario_params=dict(settings.scenario_params.get(scenario, {})), corpus=RUN.corpus,
+        auth=settings.auth, api_key_env=settings.api_key_env, chunk_ms=settings.chunk_ms, rtf=settings.rtf,
+        turn_timeout_s=settings.turn_timeout_s, lateness_limit_ms=settings.lateness_limit_ms,
+        turns=settings.turns, run_id=settings.run_id, session_id=session_id, worker=RUN.worker,
+        trace_dir=settings.out / "traces",
+    )
+
+
+@events.test_start.add_listener
+def _test_start(environment: Any, **_: Any) -> None:
+    RUN.stop.clear()
+    settings = RUN.settings
+    if settings is None or isinstance(environment.runner, MasterRunner):
+        return
+    for scenario in settings.mix:  # encode every clip now, not while other callers stream
+        preencode(_spec(settings, scenario, "preencode"))
+
+
+@events.test_stopping.add_listener
+def _test_stopping(**_: Any) -> None:
+    RUN.stop.set()  # sessions end within ~0.25 s, their traces closed with reason "stopped"
+
+
+@events.report_to_master.add_listener
+def _ship(data: dict[str, Any], **_: Any) -> None:
+    if RUN.sink is not None:
+        data[SHIP_KEY], data[SESSIONS_KEY] = RUN.sink.take_batch()
+
+
+@events.worker_report.add_listener
+def _receive(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    settings = RUN.settings
+    if settings is None:
+        return
+    master = f"master-{RUN.worker}"
+    append_rows(settings.out / "records" / f"{master}.jsonl", data.get(SHIP_KEY) or [])
+    append_rows(settings.out / "sessions" / f"{master}.jsonl", data.get(SESSIONS_KEY) or [])
+
+
+@events.quitting.add_listener
+def _quitting(environment: Any, **_: Any) -> None:
+    RUN.stop.set()
+    flush_all()
+    settings = RUN.settings
+    if settings is None or isinstance(environment.runner, WorkerRunner):
+        return
+    import os
+
+    if os.environ.get("HARNESS_FINALIZE", "1") == "0":
+        return  # `harness run` assembles the run directory itself
+    options = environment.parsed_options
+    summary = finalize_run(settings.out, run_info(settings, getattr(options, "num_users", None),
+                                                   getattr(options, "spawn_rate", None), getattr(options, "run_time", None)),
+                           settings.slos, settings.pacing_limit_ms)
+    print(summary_table(summary), flush=True)
+    print(f"harness: run directory {settings.out}", flush=True)
+    if RUN.aborted:
+        print(f"harness: {RUN.aborted}", flush=True)
+    environment.process_exit_code = summary["exit_code"]
+
+
+def _measure(trace_path: Any) -> tuple[list[dict[str, Any]], bool, Any]:
+    trace = read_trace(trace_path)
+    connect_failed = any(r.get("mark") == "connect_failed" for r in trace.records)
+    return turns_from_trace(trace), connect_failed, trace.header.get("session_id")
+
+
+class RealtimeUser(User):
+    """One simulated caller: runs Realtime sessions back to back until the test stops."""
+
+    def on_start(self) -> None:
+        self._rng = random.Random()
+        self._sessions = 0
+
+    def _scenario(self) -> str:
+        assert RUN.settings is not None
+        names = list(RUN.settings.mix)
+        return self._rng.choices(names, weights=[RUN.settings.mix[n] for n in names])[0]
+
+    @task
+    def session(self) -> None:
+        settings = RUN.settings
+        if settings is None or RUN.stop.is_set():
+            time.sleep(0.2)
+            return
+        self._sessions += 1
+        session_id = f"{RUN.worker}-{id(self) & 0xFFFFFF:06x}-{self._sessions}"
+        users = self.environment.runner.user_count if self.environment.runner else None
+        result = None
+        try:
+            result = run_scenario(_spec(settings, self._scenario(), session_id), stop=RUN.stop)
+        finally:
+            if result is not None:
+                self._record(result, users)
+        if RUN.stop.is_set():
+            return
+        if result.turns_ok == 0 and result.reason == "error":
+            time.sleep(0.5)  # a failing target: no busy loop of reconnects
+
+    def _record(self, result: Any, users: int | None) -> None:
+        # Parsing a trace and measuring it takes tens of ms of CPU: done in a real OS thread, the
+        # interpreter's switch interval hands the GIL back to the pacer every few ms, where in
+        # this greenlet it would hold every caller of the process for the whole computation.
+        records, connect_failed, session_id = gevent.get_hub().threadpool.apply(_measure, (result.trace_path,))
+        for record in records:
+            record["users"] = users
+            self._fire(record)
+        if connect_failed:
+            self.environment.events.request.fire(request_type="realtime", name="connect", response_time=0,
+                                                 response_length=0, exception=TurnFailure(result.error or "failed"))
+        session = {"session_id": session_id, "reason": result.reason, "turns": len(records),
+                   "connect_failed": connect_failed, "error": result.error}
+        assert RUN.sink is not None
+        RUN.sink.add(records, session, ship=isinstance(self.environment.runner, WorkerRunner))
+        self._watch_target(connect_failed, result)
+
+    def _fire(self, record: dict[str, Any]) -> None:
+        fire = self.environment.events.request.fire
+        for name, metric in HEADLINE_METRICS:
+            value = record.get(metric)
+            if value is not None:
+                fire(request_type="realtime", name=name, response_time=value, response_length=0, exception=None)
+        if record.get("status") in ("timeout", "error", "invalid_pacing"):
+            fire(request_type="realtime", name=f"turn_{record['status']}", response_time=0, response_length=0,
+                 exception=TurnFailure(f"turn {record['status']}"))
+        if record.get("incident"):
+            fire(request_type="realtime", name=f"incident:{record['incident']}", response_time=0,
+                 response_length=0, exception=TurnFailure(f"incident {record['incident']}"))
+
+    def _watch_target(self, connect_failed: bool, result: Any) -> None:
+        """Stop the run early when the target refuses every connection (no hang, a clear error)."""
+        if not connect_failed:
+            RUN.successes += 1
+            RUN.failures_in_a_row = 0
+            return
+        RUN.failures_in_a_row += 1
+        if RUN.successes == 0 and RUN.failures_in_a_row >= CONNECT_FAILURES_TO_ABORT and not RUN.aborted:
+            assert RUN.settings is not None
+            RUN.aborted = (f"target {redact_url(RUN.settings.target)} failed {RUN.failures_in_a_row} connections "
+                           f"in a row ({result.error}); is it running and is the URL right?")
+            log.error("harness: %s", RUN.aborted)
+            RUN.stop.set()
+            runner = self.environment.runner
+            if runner is not None:
+                threading.Thread(target=runner.quit, daemon=True).start()
