@@ -226,6 +226,8 @@ class AudioStream:
             if name == "speech_end_sent":
                 fields["input_ms"] = self._utt_input_ms + at_ms
             rec.mark(name, t_ns + int(offset_ms / self._rtf * _NS_PER_MS), **fields)
+            if name == "speech_end_sent" and self._notify:
+                self._notify("speech_end_sent", turn, t_ns)
         self._index = index + 1
         if self._index >= len(clip):
             self._current = None

@@ -76,11 +76,19 @@ def session_config(spec: SessionSpec, *, server_vad: bool = True, tools: list[di
 
 @dataclass
 class TurnWatch:
-    """Follows one turn's utterance and the response that answers it."""
+    """Follows one turn's utterance and the response that answers it.
+
+    The answer is the first `response.created` after the chunk holding the turn's speech end was
+    sent that no earlier turn claimed. A response created while the caller was still speaking
+    (the server's VAD cut the turn at a pause, then usually cancelled it when speech resumed) is
+    not the answer: it stays in the trace for the metrics and the turn keeps waiting.
+    """
 
     session: Session
     turn: int
     claimed: set[str]
+    speech_end_needed: bool = True
+    speech_end_ns: int | None = None
     sent_ns: int | None = None
     response_id: str | None = None
     responses: list[str] = field(default_factory=list)
@@ -88,7 +96,11 @@ class TurnWatch:
     def see(self, item: Incoming) -> None:
         if item.local == "utterance_sent" and item.turn == self.turn:
             self.sent_ns = item.t_ns
+        elif item.local == "speech_end_sent" and item.turn == self.turn:
+            self.speech_end_ns = item.t_ns
         elif item.kind is Kind.RESPONSE_CREATED:
+            if self.speech_end_needed and self.speech_end_ns is None:
+                return
             rid = (item.event.get("response") or {}).get("id") if item.event else None
             if rid and rid not in self.claimed:
                 self.claimed.add(rid)

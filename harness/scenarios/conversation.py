@@ -55,7 +55,7 @@ def run_silence(session: Session, setup: Setup) -> None:
     listen_s = float(setup.params["listen_ms"]) / 1000.0
     for clip in setup.clips:
         turn = session.speak(clip, "none")
-        watch = TurnWatch(session, turn, setup.claimed)
+        watch = TurnWatch(session, turn, setup.claimed, speech_end_needed=False)
         for item in session.events(clip.audio_ms / 1000.0 / setup.spec.rtf + listen_s):
             watch.see(item)
         if watch.response_id is not None and not watch.played_out:

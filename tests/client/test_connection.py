@@ -53,7 +53,7 @@ def test_fragments_are_assembled_pings_answered_and_the_close_code_reported(impl
         ws.close(4000, "bye")
 
     with ws_server(handler) as url:
-        conn = impl.open(url, [("X-Probe", "1")], 3.0, poll_s=0.2)
+        conn = impl.open(url, [("X-Probe", "1")], 10.0, poll_s=0.2)
         before = time.perf_counter_ns()
         got, lost = _drain(conn)
         conn.abort()
@@ -69,7 +69,7 @@ def test_a_client_close_is_answered_and_reported_as_the_clients() -> None:
             pass
 
     with ws_server(handler) as url:
-        conn = SansIOConnection.open(url, [], 3.0, poll_s=0.2)
+        conn = SansIOConnection.open(url, [], 10.0, poll_s=0.2)
         conn.send_text(b'{"type":"input_audio_buffer.clear"}')
         conn.close(1000)
         _, lost = _drain(conn)
@@ -82,7 +82,7 @@ def test_sending_after_the_server_went_away_raises_connection_lost() -> None:
         ws.close(1001, "going away")
 
     with ws_server(handler) as url:
-        conn = SansIOConnection.open(url, [], 3.0, poll_s=0.2)
+        conn = SansIOConnection.open(url, [], 10.0, poll_s=0.2)
         _drain(conn)
         with pytest.raises(ConnectionLost):
             for _ in range(100):          # the first sends may still fit the socket buffer
@@ -100,7 +100,7 @@ def test_frames_of_every_length_class_reach_a_real_server_intact(size: int) -> N
     text = ("x" * size)[:size]
     payload = '{"type":"conversation.item.create","pad":"' + text + '"}'
     with ws_server(echo) as url:
-        conn = SansIOConnection.open(url, [], 3.0, poll_s=0.2)
+        conn = SansIOConnection.open(url, [], 10.0, poll_s=0.2)
         for _ in range(3):              # several frames: the mask changes per frame
             conn.send_text(payload)
         got: list[str] = []
