@@ -166,3 +166,19 @@ def test_silence_sends_no_speech_and_nothing_answers(sim_factory, tmp_path):
         assert start["expect"] == "none" and start["speech_start_ms"] is None
         assert not story.marks("speech_start_sent") and not any(a["speech"] for a in story.appends())
         assert not story.received("response_created") and not story.received("speech_started")
+
+
+def test_a_response_the_vad_starts_at_a_pause_inside_the_utterance_is_not_taken_for_the_answer(sim_factory, tmp_path):
+    # utt36 pauses 337 ms mid-sentence; with 150 ms of silence the server's VAD ends the turn there.
+    sim = sim_factory(**FAST_SIM)
+    spec = SessionSpec(url=sim.url, turns=1, rtf=4.0, auth="none", trace_dir=tmp_path,
+                       scenario_params={"utterances": ["utt36"], "silence_duration_ms": 150})
+    result = run_sessions([spec])[0]
+    story = Story.read(result.trace_path)
+    assert result.reason == "done" and result.turns_ok == 1
+    speech_end = story.marks("speech_end_sent")[0]["t_ns"]
+    created = story.received("response_created")
+    assert len(created) >= 2 and created[0]["t_ns"] < speech_end      # the premature response exists ...
+    answer = [c for c in created if c["t_ns"] > speech_end][0]["event"]["response"]["id"]
+    assert story.marks("playout_end")[0]["response_id"] == answer     # ... and the turn waited for the real one
+    assert story.marks("turn_end")[0]["t_ns"] >= story.marks("playout_end")[0]["t_ns"]
