@@ -175,8 +175,9 @@ class RealtimeUser(User):
         session_id = f"{RUN.worker}-{id(self) & 0xFFFFFF:06x}-{self._sessions}"
         users = self.environment.runner.user_count if self.environment.runner else None
         result = None
+        spec = _spec(settings, self._scenario(), session_id)
         try:
-            result = run_scenario(_spec(settings, self._scenario(), session_id), stop=RUN.stop)
+            result = run_scenario(spec, stop=RUN.stop, on_turn_end=lambda turn: self._live(spec, turn, users))
         finally:
             if result is not None:
                 self._record(result, users)
@@ -192,7 +193,6 @@ class RealtimeUser(User):
         records, connect_failed, session_id = gevent.get_hub().threadpool.apply(_measure, (result.trace_path,))
         for record in records:
             record["users"] = users
-            self._fire(record)
         if connect_failed:
             self.environment.events.request.fire(request_type="realtime", name="connect", response_time=0,
                                                  response_length=0, exception=TurnFailure(result.error or "failed"))
@@ -201,6 +201,15 @@ class RealtimeUser(User):
         assert RUN.sink is not None
         RUN.sink.add(records, session, ship=isinstance(self.environment.runner, WorkerRunner))
         self._watch_target(connect_failed, result)
+
+    def _live(self, spec: SessionSpec, turn: int, users: int | None) -> None:
+        """Fire the finished turn's request events now, for Locust's live stats (the trace is
+        flushed at every turn end). The records written to the run directory are measured again
+        when the session ends, when later events (a barge-in's next turn) are known."""
+        records, _, _ = gevent.get_hub().threadpool.apply(_measure, (spec.trace_path(),))
+        for record in records:
+            if record.get("turn") == turn:
+                self._fire(record)
 
     def _fire(self, record: dict[str, Any]) -> None:
         fire = self.environment.events.request.fire

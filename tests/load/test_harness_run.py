@@ -1,0 +1,58 @@
+"""`harness run` end to end: the embedded simulator, Locust headless, the run directory, exit codes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from .runs import QUIET, closed_port, harness, records, summary, turns_in_traces
+
+
+def test_harness_run_against_the_embedded_simulator_writes_the_whole_run_directory(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    done = harness("run", "-u", "3", "-r", "3", "-t", "8s", "--turns", "2", "--rtf", "2",
+                   "--scenario", "plain:2,client_cancel:1", "--out", str(out), *QUIET)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    for name in ("report.html", "turns.parquet", "turns.csv", "summary.json", "junit.xml", "run.json",
+                 "stats_stats.csv", "locust.html"):
+        assert (out / name).is_file(), name
+    rows = records(out)
+    assert rows and {(r["session_id"], r["turn"]) for r in rows} == turns_in_traces(out)
+    assert summary(out)["turns"]["total"] == len(rows)
+    assert any(r["ttfa_ms"] and r["ttfa_ms"] > 0 for r in rows)
+    assert "ttfa_ms" in done.stdout and "PASS" in done.stdout
+    stats = (out / "stats_stats.csv").read_text()
+    assert "realtime,ttfa" in stats  # the per-turn request events reached Locust's own stats
+
+
+@pytest.mark.slow
+def test_an_injected_latency_over_the_slo_exits_1_naming_it_and_a_looser_slo_exits_0(tmp_path: Path) -> None:
+    common = ["run", "-u", "2", "-r", "2", "-t", "7s", "--turns", "2", "--rtf", "2", "--no-report",
+              "--sim-latency", "first_audio=fixed:700", *QUIET]
+    strict = harness(*common, "--out", str(tmp_path / "strict"), "--slo", "ttfa_ms:p50<500")
+    assert strict.returncode == 1, strict.stdout[-2000:]
+    assert "FAIL  ttfa_ms:p50<500" in strict.stdout
+    junit = (tmp_path / "strict" / "junit.xml").read_text()
+    assert 'failures="1"' in junit and "ttfa_ms:p50&lt;500" in junit
+    loose = harness(*common, "--out", str(tmp_path / "loose"), "--slo", "ttfa_ms:p50<5000")
+    assert loose.returncode == 0, loose.stdout[-2000:]
+    assert 'failures="0"' in (tmp_path / "loose" / "junit.xml").read_text()
+    assert summary(tmp_path / "strict")["metrics"]["ttfa_ms"]["p50"] > 700
+
+
+def test_a_target_that_refuses_connections_ends_quickly_with_exit_3_and_a_clear_error(tmp_path: Path) -> None:
+    started = time.monotonic()
+    done = harness("run", "-u", "2", "-r", "2", "-t", "60s", "--no-report", "--out", str(tmp_path / "run"),
+                   "--target", f"ws://127.0.0.1:{closed_port()}/v1/realtime", timeout_s=90)
+    assert done.returncode == 3, done.stdout[-2000:] + done.stderr[-2000:]
+    assert time.monotonic() - started < 45
+    assert "connections in a row" in done.stdout + done.stderr
+    assert summary(tmp_path / "run")["sessions"]["connect_failed"] >= 1
+
+
+def test_a_bad_slo_is_rejected_before_anything_starts(tmp_path: Path) -> None:
+    done = harness("run", "--slo", "ttfa_ms:p95<<1", "--out", str(tmp_path / "run"))
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "not an SLO" in done.stderr
