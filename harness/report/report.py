@@ -45,7 +45,7 @@ def build_report(run_dir: str | Path, out_html: str | Path | None = None, max_ti
     page = Page(f"report {files.run.get('run_id') or run_dir.name}")
     page.add(f"<h1>Realtime voice load test: {esc(files.run.get('run_id') or run_dir.name)}</h1>")
     page.add("<nav>" + "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in SECTIONS) + "</nav>")
-    page.add(sec.header_html(files, _versions_from_a_trace(files)))
+    page.add(sec.header_html(files, _versions_from_a_trace(files), turns))
     page.heading("Verdicts", "verdicts")
     page.add(sec.pacing_banner_html(files.summary))
     page.add(sec.verdict_html(files.summary))

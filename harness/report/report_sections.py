@@ -15,8 +15,10 @@ from harness.report.run_files import RunFiles
 from harness.report.stats import STAT_NAMES, metric_stats, percentile_table, status_counts
 
 
-def header_html(files: RunFiles, versions_fallback: dict[str, Any] | None) -> str:
-    facts = files.header_facts(versions_fallback)
+def header_html(files: RunFiles, versions_fallback: dict[str, Any] | None, turns: pd.DataFrame) -> str:
+    wall = turns["t_wall_s"].dropna()
+    span = float(wall.max() - wall.min()) if len(wall) > 1 else None
+    facts = files.header_facts(versions_fallback, turns_span_s=span)
     rows = "".join(f"<tr><td>{esc(k)}</td><td>{esc(v) if v not in (None, '') else '—'}</td></tr>" for k, v in facts)
     return f'<table class="kv">{rows}</table>'
 

@@ -63,12 +63,17 @@ class RunFiles:
         suffix = f"-{session_id}"
         return next((path for stem, path in self._traces.items() if stem.endswith(suffix)), None)
 
-    def header_facts(self, versions_fallback: dict[str, Any] | None = None) -> list[tuple[str, Any]]:
+    def header_facts(self, versions_fallback: dict[str, Any] | None = None,
+                     turns_span_s: float | None = None) -> list[tuple[str, Any]]:
         """(label, value) pairs for the report header, in reading order."""
         run = self.run
         duration = run.get("duration_s")
         if duration is None and run.get("ended_wall_s") and run.get("started_wall_s"):
             duration = float(run["ended_wall_s"]) - float(run["started_wall_s"])
+        duration_text = f"{float(duration):.0f} s" if duration is not None else run.get("run_time")
+        if turns_span_s is not None:
+            span = f"turns over {turns_span_s:.0f} s"
+            duration_text = f"{duration_text} ({span})" if duration_text else span
         scenarios = run.get("scenarios")
         if isinstance(scenarios, dict):
             scenarios = ", ".join(f"{k}:{v}" for k, v in scenarios.items())
@@ -79,6 +84,6 @@ class RunFiles:
             ("run", run.get("run_id") or self.run_dir.name), ("target", run.get("target")),
             ("dialect", run.get("dialect")), ("format", run.get("format")), ("corpus", run.get("corpus")),
             ("scenarios", scenarios), ("users", run.get("users")),
-            ("duration", f"{float(duration):.0f} s" if duration is not None else None),
+            ("duration", duration_text),
             ("versions", versions),
         ]

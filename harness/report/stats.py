@@ -12,24 +12,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.metrics import metric_stats as summary_metric_stats
 from harness.report.turn_table import METRIC_COLUMNS
 
-PERCENTILES = (50, 90, 95, 99)
 STAT_NAMES = ("p50", "p90", "p95", "p99", "max")
 EXPECTED_IN_EVERY_TURN = ("ttfa_ms", "response_done_ms")
 
 
 def metric_stats(values: Any) -> dict[str, float | int | None]:
-    """count, p50/p90/p95/p99 and max of the finite values (None when there are none)."""
-    array = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype="float64")
-    array = array[np.isfinite(array)]
-    if array.size == 0:
-        return {"count": 0, **{name: None for name in STAT_NAMES}}
-    points = np.percentile(array, PERCENTILES)
-    stats: dict[str, float | int | None] = {"count": int(array.size)}
-    stats.update({f"p{p}": float(v) for p, v in zip(PERCENTILES, points)})
-    stats["max"] = float(array.max())
-    return stats
+    """count, p50/p90/p95/p99 and max of the finite values (None when there are none).
+
+    harness.metrics' own function, so the report and summary.json cannot disagree; the finite
+    values are picked out with numpy first because it walks its input in Python.
+    """
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype="object")
+    array = pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    return summary_metric_stats(array[np.isfinite(array)].tolist())
 
 
 def timeouts_for(turns: pd.DataFrame, metric: str, timed_out: pd.Series | None = None) -> int:
