@@ -21,6 +21,23 @@ from harness.trace import iter_trace_files, read_trace, redact_url
 EXIT_OK, EXIT_SLO_FAILED, EXIT_TARGET_FAILED = 0, 1, 3
 
 
+def records_missing_from(out: Path, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Turn records measured from traces whose session has no record yet.
+
+    A user killed mid-session (Locust's stop without a stop timeout, a worker killed) never
+    reported its session; its trace, flushed as it went, still holds every turn it started.
+    """
+    from harness.metrics import turns_from_trace
+
+    known = {r.get("session_id") for r in records}
+    missing: list[dict[str, Any]] = []
+    for path in iter_trace_files(out / "traces"):
+        trace = read_trace(path)
+        if trace.header.get("session_id") not in known:
+            missing.extend(turns_from_trace(trace))
+    return missing
+
+
 def pacing_from_traces(out: Path, limit_ms: float) -> dict[str, Any]:
     """Exact send lateness over every append of every trace of the run."""
     lateness: list[float] = []
@@ -59,7 +76,7 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
     from harness.report import build_report, write_turn_tables
 
     out.mkdir(parents=True, exist_ok=True)
-    records = merged_records(out)
+    records = merged_records(out) + records_missing_from(out, merged_records(out))
     sessions = merged_sessions(out)
     (out / "run.json").write_text(json.dumps(run, indent=2, default=str), encoding="utf-8")
     write_turn_tables(out, records)

@@ -179,25 +179,27 @@ class RealtimeUser(User):
         try:
             result = run_scenario(spec, stop=RUN.stop, on_turn_end=lambda turn: self._live(spec, turn, users))
         finally:
-            if result is not None:
-                self._record(result, users)
-        if RUN.stop.is_set():
+            self._record(spec, result, users)
+        if RUN.stop.is_set() or result is None:
             return
         if result.turns_ok == 0 and result.reason == "error":
             time.sleep(0.5)  # a failing target: no busy loop of reconnects
 
-    def _record(self, result: Any, users: int | None) -> None:
+    def _record(self, spec: SessionSpec, result: Any, users: int | None) -> None:
+        if not spec.trace_path().exists():
+            return
         # Parsing a trace and measuring it takes tens of ms of CPU: done in a real OS thread, the
         # interpreter's switch interval hands the GIL back to the pacer every few ms, where in
         # this greenlet it would hold every caller of the process for the whole computation.
-        records, connect_failed, session_id = gevent.get_hub().threadpool.apply(_measure, (result.trace_path,))
+        records, connect_failed, session_id = gevent.get_hub().threadpool.apply(_measure, (spec.trace_path(),))
         for record in records:
             record["users"] = users
         if connect_failed:
             self.environment.events.request.fire(request_type="realtime", name="connect", response_time=0,
-                                                 response_length=0, exception=TurnFailure(result.error or "failed"))
-        session = {"session_id": session_id, "reason": result.reason, "turns": len(records),
-                   "connect_failed": connect_failed, "error": result.error}
+                                                 response_length=0, exception=TurnFailure(
+                                                     getattr(result, "error", None) or "connect failed"))
+        session = {"session_id": session_id, "reason": getattr(result, "reason", "killed"), "turns": len(records),
+                   "connect_failed": connect_failed, "error": getattr(result, "error", None)}
         assert RUN.sink is not None
         RUN.sink.add(records, session, ship=isinstance(self.environment.runner, WorkerRunner))
         self._watch_target(connect_failed, result)
@@ -234,7 +236,7 @@ class RealtimeUser(User):
         if RUN.successes == 0 and RUN.failures_in_a_row >= CONNECT_FAILURES_TO_ABORT and not RUN.aborted:
             assert RUN.settings is not None
             RUN.aborted = (f"target {redact_url(RUN.settings.target)} failed {RUN.failures_in_a_row} connections "
-                           f"in a row ({result.error}); is it running and is the URL right?")
+                           f"in a row ({getattr(result, 'error', None)}); is it running and is the URL right?")
             log.error("harness: %s", RUN.aborted)
             RUN.stop.set()
             runner = self.environment.runner
