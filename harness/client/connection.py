@@ -24,7 +24,7 @@ import time
 from typing import Sequence
 
 from websockets.client import ClientProtocol
-from websockets.exceptions import InvalidHandshake, InvalidState, InvalidURI
+from websockets.exceptions import InvalidHandshake, InvalidURI
 from websockets.frames import Opcode, apply_mask
 from websockets.http11 import Response
 from websockets.protocol import State
