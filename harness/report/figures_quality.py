@@ -53,8 +53,8 @@ def vad_accuracy_figure(turns: pd.DataFrame) -> go.Figure | None:
 def playout_figure(turns: pd.DataFrame) -> go.Figure | None:
     """Underruns per turn (capped at 10+) and the stall time of turns that had any."""
     counts = turns["underrun_count"].dropna()
-    if counts.empty:
-        return None
+    if counts.empty or not (counts > 0).any():
+        return None  # the report says "no underruns" in words
     capped = counts.clip(upper=10).astype(int).value_counts().sort_index()
     labels = [f"{k}+" if k == 10 else str(k) for k in capped.index]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("underruns per turn", "stall time of turns with underruns"))
@@ -64,7 +64,7 @@ def playout_figure(turns: pd.DataFrame) -> go.Figure | None:
     bar = _histogram_bar(stalls, 40, "turns", "#8c564b")
     if bar is not None:
         fig.add_trace(bar, row=1, col=2)
-    fig.update_xaxes(title_text="underruns", row=1, col=1)
+    fig.update_xaxes(title_text="underruns", type="category", row=1, col=1)
     fig.update_xaxes(title_text="underrun_ms", row=1, col=2)
     fig.update_layout(showlegend=False)
     return styled(fig, "Playout", height=320)
@@ -87,7 +87,7 @@ def pacing_figure(turns: pd.DataFrame, limit_ms: float | None) -> go.Figure | No
                       annotation_text=f"limit {float(limit_ms):g} ms")
     fig.update_layout(barmode="overlay")
     fig.update_xaxes(title_text="send lateness (ms): actual − scheduled send time")
-    fig.update_yaxes(title_text="turns", type="log")
+    fig.update_yaxes(title_text="turns", type="log", dtick=1)  # decades: the tail stays visible
     return styled(fig, "Pacing quality of the generator", height=320)
 
 

@@ -105,6 +105,8 @@ def _quality(page: Page, turns: pd.DataFrame, files: RunFiles) -> None:
     playout = qual.playout_figure(turns)
     if playout is not None:
         page.figure(playout)
+    elif turns["underrun_count"].notna().any():
+        page.add('<p>No underruns: every response played out without running dry.</p>')
     page.heading("Pacing of the load generator", "pacing")
     page.add(sec.pacing_banner_html(files.summary))
     page.add(sec.pacing_table_html(files.summary, turns))

@@ -89,7 +89,43 @@ def collect_lanes(trace: Trace) -> Lanes:
         elif kind == "violation":
             lanes.points.append(("errors", at, "x", "#9467bd",
                                  f"violation {esc(rec.get('rule'))}: {esc(rec.get('message'))}"))
+    _server_side_cuts(records, ms_of, lanes)
     return lanes
+
+
+def _server_side_cuts(records: list[dict[str, Any]], ms_of: Any, lanes: Lanes) -> None:
+    """Cuts the caller did not make: a response that ended cancelled/incomplete/failed, or whose
+    socket closed, while its audio was playing. The caller hears the cut when the audio it got
+    runs out (its playout_end), so the line goes there."""
+    played: dict[str, tuple[float, Any]] = {}
+    stopped: set[str] = set()
+    started: set[str] = set()
+    endings: dict[str, str] = {}
+    for rec in records:
+        if rec.get("rec") == "mark":
+            rid = str(rec.get("response_id"))
+            if rec.get("mark") == "playout_start":
+                started.add(rid)
+            elif rec.get("mark") == "playout_end":
+                played[rid] = (ms_of(rec["t_ns"]), rec.get("played_ms"))
+            elif rec.get("mark") == "playout_stop" and rec.get("reason") not in (None, "end"):
+                stopped.add(rid)
+            elif rec.get("mark") == "close" and not (rec.get("by") == "client" and rec.get("code") in (1000, None)):
+                for open_rid in started - set(endings) - stopped:
+                    endings[open_rid] = f"socket closed ({esc(rec.get('code'))})"
+                    played.setdefault(open_rid, (ms_of(rec["t_ns"]), None))
+        elif rec.get("rec") == "recv" and rec.get("kind") == "response_done":
+            response = (rec.get("event") or {}).get("response") or {}
+            status = str(response.get("status"))
+            if status != "completed":
+                details = response.get("status_details") or {}
+                reason = details.get("reason") or (details.get("error") or {}).get("code") or ""
+                endings[str(response.get("id"))] = f"response {esc(status)} {esc(reason)}".strip()
+    for rid, why in endings.items():
+        if rid in started and rid not in stopped and rid in played:
+            at, played_ms = played[rid]
+            heard = f" after {_ms_text(played_ms)} ms" if played_ms is not None else ""
+            lanes.cuts.append((at, f"audio cut: {why}{heard}"))
 
 
 def _server_event(rec: dict[str, Any], at: float, lanes: Lanes, open_since: dict[str, float]) -> None:
@@ -176,7 +212,8 @@ def timeline_figure(trace: Trace, turn: int | None = None, title: str | None = N
     shapes, notes = [], []
     for at, label in lanes.cuts:
         shapes.append(_vline(at, {"color": "#b3261e", "width": 2}))
-        notes.append({"x": at, "y": 1.02, "yref": "paper", "text": label, "showarrow": False, "font": {"color": "#b3261e"}})
+        notes.append({"x": at, "y": 1.02, "yref": "paper", "text": label, "showarrow": False, "xanchor": "right",
+                      "font": {"color": "#b3261e"}})
     for number, start, end in lanes.turns:
         shapes.append(_vline(start, {"color": "#888", "dash": "dot", "width": 1}))
         notes.append({"x": start, "y": -0.08, "yref": "paper", "text": f"turn {number}", "showarrow": False, "xanchor": "left"})

@@ -106,3 +106,32 @@ def test_the_callers_own_pacing_trouble_is_marked_in_the_errors_lane(tmp_path: P
     recorder.close("done")
     points = [p for p in collect_lanes(read_trace(tmp_path / "t.jsonl")).points if p[0] == "errors"]
     assert len(points) == 1 and points[0][1] == 500.0 and "pacing_invalid" in points[0][4] and "31.5" in points[0][4]
+
+
+def test_a_response_the_server_cancelled_is_cut_where_its_audio_ran_out(tmp_path: Path) -> None:
+    from harness.trace import TraceRecorder
+
+    ms = 1_000_000
+    recorder = TraceRecorder(tmp_path / "t.jsonl", header=HEADER)
+    recorder.mark("connect_start", 0)
+    recorder.recv(100 * ms, "response.created", "response_created", {"response": {"id": "r1"}})
+    recorder.mark("playout_start", 150 * ms, response_id="r1", item_id="i1")
+    recorder.recv(180 * ms, "response.done", "response_done", {"response": {
+        "id": "r1", "status": "cancelled", "status_details": {"type": "cancelled", "reason": "turn_detected"}}})
+    recorder.mark("playout_end", 350 * ms, response_id="r1", played_ms=200.0)
+    recorder.close("done")
+    cuts = collect_lanes(read_trace(tmp_path / "t.jsonl")).cuts
+    assert cuts == [(350.0, "audio cut: response cancelled turn_detected after 200 ms")]
+
+
+def test_a_socket_closed_mid_playout_is_a_cut(tmp_path: Path) -> None:
+    from harness.trace import TraceRecorder
+
+    ms = 1_000_000
+    recorder = TraceRecorder(tmp_path / "t.jsonl", header=HEADER)
+    recorder.mark("connect_start", 0)
+    recorder.mark("playout_start", 150 * ms, response_id="r1", item_id="i1")
+    recorder.mark("close", 400 * ms, code=1006, reason="", by="server")
+    recorder.close("closed")
+    cuts = collect_lanes(read_trace(tmp_path / "t.jsonl")).cuts
+    assert cuts == [(400.0, "audio cut: socket closed (1006)")]
