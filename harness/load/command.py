@@ -57,11 +57,11 @@ def _target(args: argparse.Namespace) -> Iterator[str]:
     cfg = SimConfig.from_toml(args.sim_config) if args.sim_config else SimConfig()
     overrides: dict[str, Any] = {}
     if args.sim_latency:
-        latency = dict(cfg.latency)
+        specs = {}
         for item in args.sim_latency:
             stage, _, dist = item.partition("=")
-            latency[stage.strip()] = dist.strip()
-        overrides["latency"] = latency
+            specs[stage.strip()] = dist.strip()
+        overrides["latency"] = cfg.latency.with_specs(specs)
     if args.sim_fault:
         overrides["faults"] = [*cfg.faults, *args.sim_fault]
     if overrides:

@@ -57,11 +57,12 @@ def redact_url(url: str) -> str:
     """`url` without user info or credential-bearing query parameters."""
     try:
         parts = urlsplit(url)
+        port = parts.port
     except ValueError:
         return "<invalid url>"
     netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
+    if port:
+        netloc = f"{netloc}:{port}"
     query = [
         (key, REDACTED if key.lower() in SECRET_QUERY_KEYS else value)
         for key, value in parse_qsl(parts.query, keep_blank_values=True)

@@ -151,3 +151,7 @@ def test_records_made_while_another_thread_flushes_continuously_are_never_lost(t
     flush_thread.join(timeout=30)
     rec.close()
     assert len(read_trace(tmp_path / "t.jsonl").records) == 9000
+
+
+def test_a_url_with_an_invalid_port_is_redacted_not_raised() -> None:
+    assert redact_url("ws://127.0.0.1:99999999/v1/realtime?api-key=k") == "<invalid url>"
