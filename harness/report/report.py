@@ -143,6 +143,19 @@ def _is_under(path: Path, folder: Path) -> bool:
         return False
 
 
+def _evidence_text(evidence: Any) -> Any:
+    """Evidence written as a JSON object reads better as `key: value; ...` (escaped by the table)."""
+    if not isinstance(evidence, str) or not evidence.startswith("{"):
+        return evidence
+    try:
+        fields = json.loads(evidence)
+    except ValueError:
+        return evidence
+    if not isinstance(fields, dict):
+        return evidence
+    return "; ".join(f"{k}: {round(v, 1) if isinstance(v, float) else v}" for k, v in fields.items())
+
+
 def _incidents(page: Page, turns: pd.DataFrame, files: RunFiles, out_dir: Path, max_timelines: int) -> None:
     page.heading("Incidents", "incidents")
     counts = incident_counts(turns)
@@ -157,7 +170,8 @@ def _incidents(page: Page, turns: pd.DataFrame, files: RunFiles, out_dir: Path, 
     table_rows = []
     for row in incidents.head(MAX_INCIDENT_ROWS).itertuples(index=False):
         table_rows.append((row.session_id, row.turn, row.scenario, row.format, row.incident, row.response_status,
-                           row.response_reason, row.incident_evidence, row.transcript, _timeline_link(files, row, out_dir, budget)))
+                           row.response_reason, _evidence_text(row.incident_evidence), row.transcript,
+                           _timeline_link(files, row, out_dir, budget)))
     page.add('<div class="scroll">' + table(
         ["session", "turn", "scenario", "format", "cause", "status", "reason", "evidence", "transcript", "timeline"],
         table_rows, raw_html_columns=(9,)) + "</div>")

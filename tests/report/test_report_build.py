@@ -141,3 +141,13 @@ def test_a_run_missing_its_summary_or_settings_still_reports(tmp_path: Path, mis
     assert 'id="percentiles"' in html_text
     if missing == "summary.json":
         assert "SLOs were not evaluated" in html_text
+
+
+def test_structured_evidence_reads_as_key_value_pairs_and_stays_escaped(tmp_path: Path) -> None:
+    run_dir = make_synthetic_run(tmp_path / "ev", n_turns=100, seed=9, incident_traces=0)
+    frame = read_turns(run_dir)
+    frame.loc[0, "incident"] = "failed"
+    frame.loc[0, "incident_evidence"] = json.dumps({"how": "error <b>boom</b>", "cut_ms": 1234.5678})
+    frame.to_parquet(run_dir / "turns.parquet")
+    html_text = build_report(run_dir).read_text()
+    assert "how: error &lt;b&gt;boom&lt;/b&gt;; cut_ms: 1234.6" in html_text
