@@ -179,10 +179,14 @@ def _incidents(page: Page, turns: pd.DataFrame, files: RunFiles, out_dir: Path, 
         page.add(f'<p class="muted">{len(incidents) - MAX_INCIDENT_ROWS} more incidents in turns.csv.</p>')
     first = incidents.iloc[0]
     trace_path = files.trace_for(first["worker"], first["session_id"], first["turn"])
-    if trace_path is not None:
+    try:
+        trace = read_trace(trace_path) if trace_path is not None else None
+    except TraceFormatError:
+        trace = None  # its row in the table says why
+    if trace is not None:
         page.add(f"<h3>Timeline of the first incident ({esc(first['incident'])})</h3>")
         turn = None if pd.isna(first["turn"]) else int(first["turn"])
-        page.figure(timeline_figure(read_trace(trace_path), turn=turn))
+        page.figure(timeline_figure(trace, turn=turn))
         page.add(f'<p class="muted">{LEGEND}</p>')
 
 

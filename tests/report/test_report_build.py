@@ -151,3 +151,11 @@ def test_structured_evidence_reads_as_key_value_pairs_and_stays_escaped(tmp_path
     frame.to_parquet(run_dir / "turns.parquet")
     html_text = build_report(run_dir).read_text()
     assert "how: error &lt;b&gt;boom&lt;/b&gt;; cut_ms: 1234.6" in html_text
+
+
+def test_a_broken_incident_trace_is_reported_in_its_row_and_the_report_still_builds(tmp_path: Path) -> None:
+    run_dir = make_synthetic_run(tmp_path / "broken", n_turns=300, seed=10, incident_traces=1)
+    bundle = next((run_dir / "incidents").iterdir())
+    (bundle / "trace.jsonl").write_text("this is not a trace\n")
+    html_text = build_report(run_dir).read_text()
+    assert "not a harness trace" in html_text
