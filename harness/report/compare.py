@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from harness.report.errors import ReportInputError
 from harness.report.html_page import Page, esc, fmt_num, styled, table
 from harness.report.run_files import RunFiles
-from harness.report.stats import STAT_NAMES, cdf_points, incident_counts, metric_stats
+from harness.report.stats import STAT_NAMES, cdf_points, incident_counts, metric_stats, status_counts
 from harness.report.turn_table import METRIC_COLUMNS, read_turns
 
 DEFAULT_MAX_REGRESSION_PCT = 10.0
@@ -154,6 +154,11 @@ def compare_runs(run_a: str | Path, run_b: str | Path, out_html: str | Path, met
     facts_a, facts_b = dict(files_a.header_facts()), dict(files_b.header_facts())
     page.add(table(["", "A", "B"], [(k, facts_a.get(k), facts_b.get(k)) for k in facts_a]))
     page.add(f'<div class="banner {"bad" if verdict.regressed else "good"}">{esc(verdict.message)}</div>')
+    counts_a, counts_b = status_counts(a), status_counts(b)
+    statuses = ["total"] + sorted((set(counts_a) | set(counts_b)) - {"total"})
+    page.add(table(["turns"] + statuses, [["A"] + [counts_a.get(k, 0) for k in statuses],
+                                          ["B"] + [counts_b.get(k, 0) for k in statuses]],
+                   numeric=[False] + [True] * len(statuses)))
     page.heading("Percentiles (ms): B minus A")
     page.add(wide_delta_html(deltas, metric))
     page.heading("Distributions")
