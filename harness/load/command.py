@@ -56,6 +56,8 @@ def _target(args: argparse.Namespace) -> Iterator[str]:
 
     cfg = SimConfig.from_toml(args.sim_config) if args.sim_config else SimConfig()
     overrides: dict[str, Any] = {}
+    if not cfg.corpus:  # recognise the callers' utterances (transcripts, tool requests) by their audio
+        overrides["corpus"] = [c for c in (args.corpus, "corpora/tools") if Path(c, "manifest.json").is_file()]
     if args.sim_latency:
         specs = {}
         for item in args.sim_latency:
@@ -63,7 +65,9 @@ def _target(args: argparse.Namespace) -> Iterator[str]:
             specs[stage.strip()] = dist.strip()
         overrides["latency"] = cfg.latency.with_specs(specs)
     if args.sim_fault:
-        overrides["faults"] = [*cfg.faults, *args.sim_fault]
+        from harness.sim.faults import FaultPlan
+
+        overrides["faults"] = FaultPlan(cfg.faults.faults + FaultPlan.parse(args.sim_fault).faults)
     if overrides:
         cfg = cfg.with_overrides(**overrides)
     with start_in_process(cfg) as sim:

@@ -103,7 +103,9 @@ class _TurnBuilder:
         speech_end = ix.first_mark("speech_end_sent", turn)
         end_ns = speech_end["t_ns"] if speech_end else None
         started, stopped, committed = self._user_item(turn, start, next_ns)
-        create_sent = ix.first_mark("response_create_sent", turn)
+        # Manual turns are answered after the caller's own response.create; VAD turns after the
+        # commit (a later response.create of the turn is a tool's follow-up).
+        create_sent = ix.first_mark("response_create_sent", turn) if ix.first_mark("commit_sent", turn) else None
         anchor = create_sent["t_ns"] if create_sent else (committed["t_ns"] if committed else None)
         answer = self._next_response(anchor) if anchor is not None else None
         responses = [answer] if answer is not None else []
