@@ -30,6 +30,9 @@ from harness.metrics.incidents import classify_turn
 from harness.metrics.session_index import NS_PER_MS, ResponseFacts, SessionIndex, index_session
 from harness.trace import Trace, iter_trace_files, read_trace
 
+LATENCY_COLUMNS = ("ttfa_ms", "ttfa_from_commit_ms", "vad_stop_ms", "vad_commit_ms", "vad_end_error_ms",
+                   "response_done_ms", "cancel_ack_ms", "cancel_leak_ms", "barge_in_ms", "truncate_ack_ms",
+                   "tool_args_ms", "tool_roundtrip_ms", "underrun_count", "underrun_ms")
 EARLY_TOLERANCE_MS = 100.0
 LATE_TOLERANCE_MS = 300.0
 
@@ -151,6 +154,11 @@ class _TurnBuilder:
         row["violations"] = sum(1 for v in ix.violations
                                 if v["t_ns"] >= start["t_ns"] and (next_ns is None or v["t_ns"] < next_ns))
         row["status"] = self._status(turn, answer, start.get("expect"))
+        if row["status"] == "invalid_pacing":
+            # The caller itself ran late: its timings of this turn are not trusted and never
+            # silently counted (the trace keeps every event; the lateness columns say why).
+            for name in LATENCY_COLUMNS:
+                row[name] = None
         return row, responses
 
     def _wall_s(self, t_ns: int) -> float | None:

@@ -153,3 +153,13 @@ def test_a_socket_closed_before_response_done_is_disconnected(tmp_path: Path) ->
     b.mark(2300, "close", code=1006, reason="", by="server")
     (row,) = turns_from_trace(b.build(reason="closed"))
     assert row["incident"] == "disconnected" and row["status"] == "error"
+
+
+def test_a_turn_the_caller_sent_late_is_flagged_and_its_timings_are_not_counted(tmp_path: Path) -> None:
+    b = _plain(tmp_path)
+    b.mark(900, "pacing_invalid", turn=0, seq=40, lateness_ms=35.0, limit_ms=20.0)
+    b.mark(2700, "turn_end", turn=0, status="ok")
+    (row,) = turns_from_trace(b.build())
+    assert row["status"] == "invalid_pacing"
+    assert row["ttfa_ms"] is None and row["vad_commit_ms"] is None
+    assert summarize([row])["metrics"]["ttfa_ms"]["count"] == 0
