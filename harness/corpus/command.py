@@ -111,11 +111,14 @@ class _StderrNotices(logging.Handler):
 
 
 def _show_notices() -> None:
-    logger = logging.getLogger("harness")
-    if not any(isinstance(h, _StderrNotices) for h in logger.handlers):
-        logger.addHandler(_StderrNotices(logging.INFO))
-    if logger.level == logging.NOTSET or logger.level > logging.INFO:
-        logger.setLevel(logging.INFO)
+    # Only the audio and corpus loggers: other packages' logs (the simulator's connection lines
+    # in the same process) are not corpus notices.
+    for name in ("harness.audio", "harness.corpus"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, _StderrNotices) for h in logger.handlers):
+            logger.addHandler(_StderrNotices(logging.INFO))
+        if logger.level == logging.NOTSET or logger.level > logging.INFO:
+            logger.setLevel(logging.INFO)
 
 
 def run(args: argparse.Namespace) -> int:
