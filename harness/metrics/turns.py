@@ -4,7 +4,8 @@ A turn starts at the caller's `turn_start` mark. Its user item is found by id: i
 mode the first `speech_started` after the turn's speech began to be sent (its `item_id` U, then
 the `speech_stopped` and `committed` for U); in manual mode the first `committed` after the
 turn's `commit_sent`. The response answering it is the first response created after that
-commit (manual: after the turn's `response_create_sent`) that no earlier turn claimed. When that
+commit and after the caller finished sending the utterance (manual: after the turn's
+`response_create_sent`) that no earlier turn claimed. When that
 response only calls a tool, the follow-up response (created after the turn's own
 `response_create_sent` following `function_output_sent`) carries the answer audio, so
 `ttfa_ms` is measured to the first audio delta of either.
@@ -110,6 +111,10 @@ class _TurnBuilder:
         # commit (a later response.create of the turn is a tool's follow-up).
         create_sent = ix.first_mark("response_create_sent", turn) if ix.first_mark("commit_sent", turn) else None
         anchor = create_sent["t_ns"] if create_sent else (committed["t_ns"] if committed else None)
+        if anchor is not None and not create_sent and end_ns is not None:
+            # A response created while the caller was still speaking answers a fragment (a VAD
+            # that ended the turn at a pause); the caller's answer comes after its speech ended.
+            anchor = max(anchor, end_ns)
         answer = self._next_response(anchor) if anchor is not None else None
         responses = [answer] if answer is not None else []
         output_sent = ix.first_mark("function_output_sent", turn)
