@@ -89,7 +89,9 @@ def classify_response(ix: SessionIndex, r: ResponseFacts, expect: str | None, or
         return Incident("failed", r.id, {**base, "errors": r.server_errors[:3]})
     if r.status is None:
         footer = ix.trace.footer or {}
-        if ix.close_ns is not None or footer.get("reason") in ("closed", "error") or ix.trace.footer is None:
+        # A trace still being written (live measurement) or cut by our own kill has no footer:
+        # an unfinished response there is not the target's doing.
+        if ix.close_ns is not None or footer.get("reason") in ("closed", "error"):
             if footer.get("reason") == "stopped":
                 return None
             return Incident("disconnected", r.id, {**base, "closed_ms": _rel_ms(ix.close_ns, origin_ns),
