@@ -97,6 +97,13 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
     summary["exit_code"] = EXIT_TARGET_FAILED if target_failed else (EXIT_OK if summary["passed"] else EXIT_SLO_FAILED)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     write_junit(out / "junit.xml", str(run.get("run_id")), results)
+    from harness.replay.bundle import write_incident_bundles
+
+    try:
+        summary["incidents"]["bundles"] = len(write_incident_bundles(out))
+    except Exception as exc:  # noqa: BLE001 - a missing bundle must not lose the run's results
+        summary["incidents"]["bundle_error"] = f"{type(exc).__name__}: {exc}"
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     if build_html:
         build_report(out)
     return summary

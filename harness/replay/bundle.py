@@ -1,0 +1,139 @@
+"""Repro bundles: everything needed to see one session's incident again, in one folder.
+
+A bundle holds the session trace, the exact audio the caller sent (`audio.bin`, wire format, send
+order; rebuilt from the corpus with the caller's own clip functions and checked chunk by chunk
+against the sha1 of every append in the trace), the session settings and scenario, the
+client-event schedule (each client event's offset from the session start and from the server
+event it followed), a short human summary and the session timeline.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from harness.client.clips import noise_clip, silence_clip, utterance_clip
+from harness.corpus import load_corpus
+from harness.metrics import turns_from_trace
+from harness.protocol import AudioFormat, Dialect
+from harness.trace import Trace, iter_trace_files, read_trace, redact_url
+
+
+class BundleError(ValueError):
+    user_error = True
+
+
+def corpus_dir(name: str) -> Path:
+    path = Path(name)
+    return path if (path / "manifest.json").is_file() else Path("corpora") / name
+
+
+def _chunks_by_sha1(trace: Trace) -> dict[str, bytes]:
+    """Every chunk the caller could have sent in this session, by the sha1 the trace records."""
+    header = trace.header
+    fmt, dialect, chunk_ms = AudioFormat(header["format"]), Dialect(header["dialect"]), float(header["chunk_ms"])
+    clips = [silence_clip(fmt, chunk_ms, dialect)]
+    corpus = load_corpus(corpus_dir(str(header.get("corpus") or "default")))
+    ids = {m.get("utterance") for m in trace.records if m.get("mark") == "turn_start"}
+    for utterance in corpus.utterances:
+        if utterance.id in ids:
+            clips.append(utterance_clip(utterance, fmt, chunk_ms, dialect))
+    params = header.get("scenario_params") or {}
+    if header.get("scenario") in ("noisy_playback", "silence") and (params.get("noise") or header["scenario"] == "noisy_playback"):
+        noise_corpus = load_corpus(corpus_dir("noise"))
+        name = params.get("noise", "babble")
+        match = [u for u in noise_corpus.utterances if u.id.endswith(name)]
+        if match:
+            clips.append(noise_clip(match[0], fmt, chunk_ms, dialect, float(params.get("noise_dbfs", -30))))
+    table: dict[str, bytes] = {}
+    for clip in clips:
+        for sha1, message in zip(clip.sha1, clip.messages):
+            table.setdefault(sha1, base64.b64decode(json.loads(message)["audio"]))
+    return table
+
+
+def sent_audio(trace: Trace) -> tuple[bytes | None, str]:
+    """The caller's audio in send order, or None with the reason when a chunk cannot be rebuilt."""
+    table = _chunks_by_sha1(trace)
+    out = bytearray()
+    for record in trace.records:
+        if record.get("rec") != "append":
+            continue
+        chunk = table.get(record.get("sha1"))
+        if chunk is None:
+            return None, f"append {record.get('seq')} (sha1 {record.get('sha1')}) matches no corpus chunk"
+        out += chunk
+    return bytes(out), "verified against every append's sha1"
+
+
+def client_schedule(trace: Trace) -> list[dict[str, Any]]:
+    """Every client event but the appends, with its offsets from the session and from the
+    server event it followed."""
+    start = trace.records[0]["t_ns"] if trace.records else 0
+    last_recv: dict[str, Any] | None = None
+    schedule = []
+    for record in trace.records:
+        if record.get("rec") == "recv":
+            last_recv = record
+        elif record.get("rec") == "send" and record.get("type") != "input_audio_buffer.append":
+            schedule.append({
+                "type": record.get("type"), "at_ms": (record["t_ns"] - start) / 1e6,
+                "after": last_recv.get("type") if last_recv else None,
+                "after_ms": (record["t_ns"] - last_recv["t_ns"]) / 1e6 if last_recv else None,
+                "event": record.get("event"),
+            })
+    return schedule
+
+
+def write_bundle(out_dir: Path, trace_path: Path, record: dict[str, Any] | None = None) -> Path:
+    trace = read_trace(trace_path)
+    header = trace.header
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(trace_path, out_dir / "trace.jsonl")
+    audio, audio_note = sent_audio(trace)
+    if audio is not None:
+        (out_dir / "audio.bin").write_bytes(audio)
+    config = next((r["event"].get("session") for r in trace.records
+                   if r.get("rec") == "send" and r.get("type") == "session.update"), None)
+    bundle = {
+        "session_id": header.get("session_id"), "run_id": header.get("run_id"),
+        "target": redact_url(str(header.get("target", ""))), "dialect": header.get("dialect"),
+        "format": header.get("format"), "corpus": header.get("corpus"), "chunk_ms": header.get("chunk_ms"),
+        "rtf": header.get("rtf"), "scenario": header.get("scenario"), "scenario_params": header.get("scenario_params"),
+        "utterances": [m.get("utterance") for m in trace.records if m.get("mark") == "turn_start"],
+        "session_update": config, "audio": {"file": "audio.bin" if audio is not None else None,
+                                            "bytes": len(audio) if audio else 0, "note": audio_note},
+        "incident": {k: (record or {}).get(k) for k in ("turn", "incident", "incident_evidence", "ttfa_ms",
+                                                         "response_id", "response_status", "response_reason")},
+        "client_events": client_schedule(trace),
+    }
+    (out_dir / "bundle.json").write_text(json.dumps(bundle, indent=2, default=str), encoding="utf-8")
+    incident = bundle["incident"]
+    (out_dir / "summary.txt").write_text(
+        f"session {bundle['session_id']} turn {incident.get('turn')}: {incident.get('incident') or 'no incident'}\n"
+        f"scenario {bundle['scenario']} {bundle['dialect']} {bundle['format']} target {bundle['target']}\n"
+        f"response {incident.get('response_id')} {incident.get('response_status')} {incident.get('response_reason')}\n"
+        f"evidence: {json.dumps(incident.get('incident_evidence'), default=str)}\n"
+        f"audio: {audio_note}\nreplay: harness replay {out_dir} --repeat 10\n", encoding="utf-8")
+    try:
+        from harness.report import render_session_timeline
+
+        render_session_timeline(out_dir / "trace.jsonl", out_dir / "timeline.html")
+    except Exception as exc:  # noqa: BLE001 - a bundle without its picture is still a bundle
+        (out_dir / "timeline.error.txt").write_text(f"{type(exc).__name__}: {exc}\n", encoding="utf-8")
+    return out_dir
+
+
+def write_incident_bundles(run_dir: Path) -> list[Path]:
+    """One bundle per incident of the run, in `incidents/<session>-<turn>/`."""
+    written = []
+    for trace_path in iter_trace_files(run_dir / "traces"):
+        trace = read_trace(trace_path)
+        for record in turns_from_trace(trace):
+            if record.get("incident"):
+                name = f"{record['session_id']}-{record['turn']}"
+                written.append(write_bundle(run_dir / "incidents" / name, trace_path, record))
+    return written
