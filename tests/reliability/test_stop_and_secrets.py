@@ -1,0 +1,73 @@
+"""Stopping a run with a signal loses nothing; an API key never lands in a run directory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.trace import iter_trace_files, read_trace
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _turns_in_traces(run_dir: Path) -> set[tuple[str, int]]:
+    found = set()
+    for path in iter_trace_files(run_dir / "traces"):
+        trace = read_trace(path)
+        found |= {(trace.header["session_id"], r["turn"]) for r in trace.records if r.get("mark") == "turn_start"}
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_run_stops_promptly_and_every_started_turn_has_its_record(tmp_path: Path, sig: int) -> None:
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "-u", "3", "-r", "3", "-t", "60s",
+                             "--turns", "3", "--no-report", "--out", str(out), "--pacing-limit-ms", "100"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline and len(list((out / "traces").glob("*.jsonl"))) < 3:
+        time.sleep(0.5)
+    time.sleep(4)
+    sent_at = time.monotonic()
+    proc.send_signal(sig)
+    output, _ = proc.communicate(timeout=60)
+    assert time.monotonic() - sent_at < 45, "the run did not stop promptly"
+    assert (out / "summary.json").is_file() and (out / "turns.parquet").is_file(), output[-2000:]
+    traced = _turns_in_traces(out)
+    recorded = {(r["session_id"], r["turn"]) for r in pd.read_parquet(out / "turns.parquet").to_dict("records")}
+    assert traced and recorded == traced
+
+
+def test_no_file_of_a_run_directory_contains_the_api_key(tmp_path: Path) -> None:
+    key = "sk-test-DUMMY-0123456789abcdef"
+    env = {**os.environ, "HARNESS_TEST_KEY": key, "OPENAI_API_KEY": key}
+    sim = subprocess.Popen([sys.executable, "-m", "harness", "sim", "--port", "0", "--require-key",
+                            "--api-key-env", "HARNESS_TEST_KEY", "--quiet"], cwd=REPO, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = sim.stdout.readline() if sim.stdout else ""
+        url = line.split("listening on ", 1)[1].strip()
+        out = tmp_path / "run"
+        done = subprocess.run([sys.executable, "-m", "harness", "run", "-u", "2", "-r", "2", "-t", "6s", "--turns", "1",
+                               "--rtf", "2", "--target", url + "?api-key=" + key, "--out", str(out),
+                               "--pacing-limit-ms", "100"], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=120)
+    finally:
+        sim.terminate()
+        sim.wait(timeout=15)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert key not in done.stdout + done.stderr
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.name == "report.html" for p in files) and any(p.suffix == ".jsonl" for p in files)
+    for path in files:
+        data = path.read_bytes()
+        assert key.encode() not in data, path
+        assert b"Bearer sk-" not in data, path
