@@ -12,14 +12,17 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from harness.protocol import (
+    CATALOGUE,
+    CLIENT,
     Dialect,
     Kind,
     ProtocolValueError,
     RemoteProtocolError,
     decode_client,
+    error_event,
+    error_message,
     make_event,
 )
-from harness.protocol import error_event, error_message
 from harness.protocol.server_errors import INVALID_REQUEST
 from harness.sim.answers import ToolCall, spoken_answer, tool_arguments, wants_tool
 from harness.sim.conversation import Conversation, Item, render
@@ -273,8 +276,6 @@ def _id_param(fields: dict[str, Any], key: str, required: bool = True) -> Any:
 
 
 def _client_names(dialect: Dialect) -> set[str]:
-    from harness.protocol.catalogue import CATALOGUE, CLIENT
-
     return {name for spec in CATALOGUE if spec.side == CLIENT for name in [spec.wire_name(dialect)] if name}
 
 
