@@ -99,8 +99,11 @@ class Session:
         return self.rec.path
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def open(self, config: Any) -> bool:
-        """Connect, configure and start streaming. False (recorded) when the target failed."""
+    def open(self, config: Any, background: Clip | None = None) -> bool:
+        """Connect, configure and start streaming. False (recorded) when the target failed.
+
+        `background` replaces the silence the stream sends between utterances (from its chunk 0).
+        """
         spec = self.spec
         headers = spec.handshake_headers()
         if self.dialect is Dialect.BETA:
@@ -128,7 +131,7 @@ class Session:
             detail = (answer.event.get("error") or {}).get("message") if answer and answer.event else "timeout"
             self._fail("error", f"session.update not accepted: {detail}")
             return False
-        self.stream = AudioStream(self.conn.send_text, self.rec, self.silence, chunk_ms=spec.chunk_ms,
+        self.stream = AudioStream(self.conn.send_text, self.rec, background or self.silence, chunk_ms=spec.chunk_ms,
                                   rtf=spec.rtf, lateness_limit_ms=spec.lateness_limit_ms, notify=self._notify,
                                   stop_flag=self.stop_flag,
                                   tick_chunks=max(1, int(TICK_MS * spec.rtf / spec.chunk_ms)))

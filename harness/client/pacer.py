@@ -40,6 +40,9 @@ class Clip:
     chunk_bytes: int
     chunk_ms: float
     utterance: Any = None
+    # The turn each chunk belongs to, for a background clip that carries whole turns (a replayed
+    # session's exact audio); None: background chunks belong to the stream's current turn.
+    turns: tuple[int | None, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.messages)
@@ -171,6 +174,8 @@ class AudioStream:
             index = self._index
         else:
             clip, turn, expect, index = self.background, self.turn, "", self._background_pos
+            if clip.turns is not None:
+                turn = clip.turns[index]
         t_ns = clock_ns()
         try:
             backlog = self._send(clip.messages[index])

@@ -1,6 +1,7 @@
 """`harness replay BUNDLE`: reproduce a recorded incident against a target or the simulator.
 
     harness replay reports/RUN/incidents/SESSION-TURN --repeat 10 [--target URL] [--sim-fault ...]
+    harness replay reports/RUN/incidents/SESSION-TURN --anchor session   # recorded offsets, no decisions
     harness replay reports/RUN/incidents/SESSION-TURN --timeline-only timeline.html
     harness replay --bundle-run reports/RUN        # (re)write the run's incident bundles
 
@@ -27,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", dest="audio_format", default=None, help="override the bundle's format")
     parser.add_argument("--sim-fault", action="append", default=[], help="fault for the embedded simulator")
     parser.add_argument("--sim-latency", action="append", default=[], help="STAGE=DIST for the embedded simulator")
+    parser.add_argument("--anchor", default="events", choices=("events", "session"),
+                        help="events: re-run the scenario, deciding on the new server events (default); "
+                             "session: send the recorded audio and client events at their recorded offsets")
     parser.add_argument("--expect-reproduce", action="store_true", help="exit 1 unless every replay reproduced")
     parser.add_argument("--timeline-only", default=None, metavar="OUT.html", help="only render the timeline")
     parser.add_argument("--bundle-run", default=None, metavar="RUN_DIR", help="write RUN_DIR's incident bundles")
@@ -63,9 +67,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     with _target(args) as url:
         outcome: dict[str, Any] = replay(bundle, url, repeat=args.repeat, rtf=args.rtf, dialect=args.dialect,
-                                         fmt=args.audio_format)
+                                         fmt=args.audio_format, anchor=args.anchor, bundle_dir=Path(args.bundle))
     original = outcome["original"]
-    print(f"incident {outcome['cause']!r}: recurred in {outcome['recurred']} of {outcome['repeat']} replays")
+    print(f"incident {outcome['cause']!r}: recurred in {outcome['recurred']} of {outcome['repeat']} replays "
+          f"(anchored on {args.anchor})")
     for index, run_ in enumerate(outcome["runs"]):
         ttfa = run_["ttfa_ms"]
         delta = "" if ttfa is None or original["ttfa_ms"] is None else f" (ttfa {ttfa - original['ttfa_ms']:+.1f} ms)"

@@ -58,6 +58,43 @@ def test_replaying_a_bundle_reproduces_the_cause_with_the_fault_and_not_without(
     assert outcome["recurred"] == 0
 
 
+def test_a_session_anchored_replay_reproduces_the_cause_with_the_fault_and_not_without(
+        false_vad_run: Path, sim_factory: Any, tmp_path: Path) -> None:
+    bundle_dir = sorted((false_vad_run / "incidents").iterdir())[0]
+    bundle = load_bundle(bundle_dir)
+    faulty = sim_factory(SimConfig(faults=["false_vad:after_deltas=2"]))
+    outcome = replay(bundle, faulty.url, repeat=10, trace_dir=tmp_path / "a", anchor="session", bundle_dir=bundle_dir)
+    assert outcome["anchor"] == "session" and outcome["recurred"] >= 9, outcome["runs"]
+    clean = sim_factory(SimConfig())
+    outcome = replay(bundle, clean.url, repeat=3, trace_dir=tmp_path / "b", anchor="session", bundle_dir=bundle_dir)
+    assert outcome["recurred"] == 0, outcome["runs"]
+
+
+def test_a_session_anchored_replay_sends_the_same_audio_on_the_same_schedule_with_translated_ids(
+        false_vad_run: Path, sim_factory: Any, tmp_path: Path) -> None:
+    bundle_dir = sorted((false_vad_run / "incidents").iterdir())[0]
+    original = read_trace(bundle_dir / "trace.jsonl")
+    sim = sim_factory(SimConfig(faults=["false_vad:after_deltas=2"]))
+    outcome = replay(load_bundle(bundle_dir), sim.url, trace_dir=tmp_path, anchor="session", bundle_dir=bundle_dir)
+    replayed = read_trace(Path(outcome["runs"][0]["trace"]))
+
+    def appends(trace: Any) -> list[tuple[str, int, Any, bool]]:
+        t0 = next(r["t0_ns"] for r in trace.records if r.get("mark") == "stream_start")
+        return [(r["sha1"], r["sched_ns"] - t0, r["turn"], r["speech"]) for r in trace.records if r.get("rec") == "append"]
+
+    before, after = appends(original), appends(replayed)
+    assert len(after) >= len(before) - 5 and after == before[:len(after)]  # same chunks, turns, due times
+    sent = [r["type"] for r in original.records if r.get("rec") == "send"]
+    assert [r["type"] for r in replayed.records if r.get("rec") == "send"][:len(sent)] == sent
+    new_items = {r["event"]["item"]["id"] for r in replayed.records
+                 if r.get("rec") == "recv" and isinstance(r["event"].get("item"), dict)}
+    for record in replayed.records:
+        if record.get("rec") == "send" and "item_id" in record["event"]:
+            assert record["event"]["item_id"] in new_items   # ids of the new session, not the original's
+    starts = [m["utterance"] for m in replayed.records if m.get("mark") == "turn_start"]
+    assert starts == [m["utterance"] for m in original.records if m.get("mark") == "turn_start"]
+
+
 def test_the_replay_command_reports_recurrence_and_honours_expect_reproduce(false_vad_run: Path) -> None:
     bundle = str(sorted((false_vad_run / "incidents").iterdir())[0])
     done = _harness("replay", bundle, "--repeat", "2", "--rtf", "2", "--expect-reproduce")

@@ -1,0 +1,207 @@
+"""Session-anchored replay: the bundle's exact audio and client events at their recorded offsets.
+
+The other mode (`replay.py`, anchored on events) re-runs the scenario, so the caller decides
+again when to cancel or truncate, on the new session's events. This one decides nothing: it
+plays the original session back as a schedule measured from the audio stream's start.
+
+- `audio.bin` goes out as the stream's background, chunk k due at `t0 + k * chunk_ms / rtf`,
+  which is exactly the original stream's schedule (its appends were never paused); each chunk
+  keeps its original turn, speech flag and sha1 in the trace.
+- Every other client event (cancel, truncate, commit, response.create, function outputs) is sent
+  at its original offset; ids the server made up (responses, items, function calls) are
+  translated to the new session's ids by order of first appearance (`IdMap`).
+- The caller's marks (turn starts, true speech boundaries, decisions such as a barge-in's
+  playback stop) are written at their original offsets, so the new trace is measured by the
+  same metrics. Outcomes are not copied: a turn's status, timeouts and incidents come from
+  what the target does this time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.audio import chunks_base64, from_wire, split_chunks, to_wire
+from harness.client import Clip, Session, SessionSpec
+from harness.protocol import (AudioFormat, Dialect, Kind, SessionConfig, decode_client, default_session_config, encode,
+                              make_event, parse_session_update)
+from harness.trace import Trace, read_trace
+
+# marks the pacer writes as the audio goes out, and the caller's decisions; both are replayed
+AUDIO_MARKS = frozenset({"turn_start", "speech_start_sent", "speech_end_sent"})
+DECISION_MARKS = frozenset({"commit_sent", "response_create_sent", "function_output_sent", "cancel_sent",
+                            "truncate_sent", "playout_stop", "turn_end"})
+# id fields the server invents, by what they name
+ID_FIELDS = {"response_id": "response", "item_id": "item", "previous_item_id": "item", "call_id": "call"}
+ID_OBJECTS = {"response": "response", "item": "item"}
+
+
+def _ids_in(obj: Any, out: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(category, id) of every server-made id in an event, in document order."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if key in ID_FIELDS and isinstance(value, str):
+                out.append((ID_FIELDS[key], value))
+            elif key in ID_OBJECTS and isinstance(value, dict) and isinstance(value.get("id"), str):
+                out.append((ID_OBJECTS[key], value["id"]))
+            if isinstance(value, (dict, list)):
+                _ids_in(value, out)
+    elif isinstance(obj, list):
+        for value in obj:
+            _ids_in(value, out)
+    return out
+
+
+class IdMap:
+    """The k-th response (item, call) id of the original session <-> the k-th of the replay."""
+
+    def __init__(self, original_events: list[dict[str, Any]]) -> None:
+        self._original: dict[str, tuple[str, int]] = {}
+        counts: dict[str, int] = {}
+        for event in original_events:
+            for category, value in _ids_in(event, []):
+                if value not in self._original:
+                    self._original[value] = (category, counts.get(category, 0))
+                    counts[category] = counts.get(category, 0) + 1
+        self._replay: dict[str, list[str]] = {}
+        self._seen: set[str] = set()
+
+    def observe(self, event: dict[str, Any]) -> None:
+        for category, value in _ids_in(event, []):
+            if value not in self._seen:
+                self._seen.add(value)
+                self._replay.setdefault(category, []).append(value)
+
+    def translate(self, obj: Any) -> Any:
+        """`obj` with every original id that has a replay counterpart replaced by it."""
+        if isinstance(obj, dict):
+            return {key: self.translate(value) for key, value in obj.items()}
+        if isinstance(obj, list):
+            return [self.translate(value) for value in obj]
+        if isinstance(obj, str) and obj in self._original:
+            category, index = self._original[obj]
+            seen = self._replay.get(category, [])
+            return seen[index] if index < len(seen) else obj
+        return obj
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing to do at `offset_ns` after the stream start: send an event or write a mark."""
+
+    offset_ns: int
+    record: dict[str, Any]
+    with_send: bool = False   # a mark written at the same instant as the send before it
+
+
+def stream_start_ns(trace: Trace) -> int:
+    for record in trace.records:
+        if record.get("mark") == "stream_start":
+            return int(record.get("t0_ns") or record["t_ns"])
+    raise ValueError("the bundle's trace never started its audio stream; it cannot be replayed on a schedule")
+
+
+def session_length_ns(trace: Trace) -> int:
+    """From the stream start to the original caller's close (or its last record)."""
+    closes = [r["t_ns"] for r in trace.records if r.get("mark") == "close"]
+    end = closes[0] if closes else max((r["t_ns"] for r in trace.records if "t_ns" in r), default=0)
+    return max(0, end - stream_start_ns(trace))
+
+
+def schedule_from_trace(trace: Trace) -> list[Step]:
+    """The caller's side of the session after the stream start, as timed steps."""
+    t0 = stream_start_ns(trace)
+    steps: list[Step] = []
+    last_send_ns: int | None = None
+    for record in trace.records:
+        if record.get("t_ns", 0) < t0:
+            continue
+        if record.get("rec") == "send" and record.get("type") not in ("input_audio_buffer.append", "session.update"):
+            steps.append(Step(max(0, record["t_ns"] - t0), record))
+            last_send_ns = record["t_ns"]
+        elif record.get("rec") == "mark" and record.get("mark") in AUDIO_MARKS | DECISION_MARKS:
+            steps.append(Step(max(0, record["t_ns"] - t0), record, with_send=record["t_ns"] == last_send_ns))
+    return steps
+
+
+def bundle_clip(trace: Trace, audio: bytes, fmt: AudioFormat, dialect: Dialect) -> Clip:
+    """`audio.bin` as the stream's background: one chunk per original append, in `fmt`."""
+    appends = [r for r in trace.records if r.get("rec") == "append"]
+    original_fmt = AudioFormat(trace.header["format"])
+    chunk_ms = float(trace.header["chunk_ms"])
+    if fmt is original_fmt:
+        chunks, at = [], 0
+        for record in appends:
+            chunks.append(audio[at:at + int(record["bytes"])])
+            at += int(record["bytes"])
+    else:
+        samples = from_wire(audio, original_fmt)
+        chunks = split_chunks(to_wire(samples, original_fmt.rate_hz, fmt), fmt, chunk_ms)[:len(appends)]
+    messages = tuple(encode(make_event(Kind.INPUT_AUDIO_APPEND, dialect, audio=text)).encode("utf-8")
+                     for text in chunks_base64(chunks))
+    return Clip(name="bundle", messages=messages, sha1=tuple(hashlib.sha1(c).hexdigest() for c in chunks),
+                speech=tuple(bool(r.get("speech")) for r in appends[:len(chunks)]),
+                chunk_bytes=max((len(c) for c in chunks), default=0), chunk_ms=chunk_ms,
+                turns=tuple(r.get("turn") for r in appends[:len(chunks)]))
+
+
+def session_config(trace: Trace, fmt: AudioFormat) -> SessionConfig:
+    original = Dialect(trace.header["dialect"])
+    body = trace.header.get("session_config")
+    cfg = parse_session_update(body, original, default_session_config(original)) if body else \
+        default_session_config(original)
+    cfg.input_format = cfg.output_format = fmt
+    return cfg
+
+
+def _serve_until(session: Session, due_ns: int, ids: IdMap) -> None:
+    """Serve the inbox (learning the new session's ids) until `due_ns`."""
+    while (left_ns := due_ns - time.perf_counter_ns()) > 0:
+        for item in session.events(left_ns / 1e9):
+            if item.event is not None:
+                ids.observe(item.event.to_dict())
+
+
+def play_schedule(bundle_dir: Path, spec: SessionSpec, stop: Any = None) -> Path:
+    """Replay the bundle's session on its recorded schedule; returns the new trace's path."""
+    trace = read_trace(Path(bundle_dir) / "trace.jsonl")
+    audio = (Path(bundle_dir) / "audio.bin").read_bytes()
+    fmt, dialect = AudioFormat(spec.fmt), Dialect(spec.dialect)
+    clip = bundle_clip(trace, audio, fmt, dialect)
+    steps = schedule_from_trace(trace)
+    ids = IdMap([r["event"] for r in trace.records if r.get("rec") == "recv" and isinstance(r.get("event"), dict)])
+    # offsets were recorded at the original's real-time factor; a new one stretches or squeezes them
+    scale = float(trace.header.get("rtf") or 1.0) / spec.rtf
+    with Session(spec, stop=stop, corpus_name=str(trace.header.get("corpus") or "")) as session:
+        if not session.open(session_config(trace, fmt), background=clip):
+            return session.trace_path
+        assert session.stream is not None
+        t0 = session.stream.t0_ns
+        last_send_ns = t0
+        for step in steps:
+            due_ns = t0 + int(step.offset_ns * scale)
+            _serve_until(session, due_ns, ids)
+            record = ids.translate(step.record)
+            if record.get("rec") == "send":
+                event = decode_client(json.dumps(record["event"]))
+                last_send_ns = session.send(event.kind, **event.fields)
+                continue
+            fields = {k: v for k, v in record.items() if k not in ("rec", "t_ns", "mark")}
+            name = record["mark"]
+            at_ns = last_send_ns if step.with_send else due_ns
+            if name == "turn_start":
+                session.turns_started += 1
+                session.open_turns.add(int(record["turn"]))
+            if name == "playout_stop":
+                session.stop_playout(str(record.get("response_id")), at_ns, str(record.get("reason")))
+            elif name == "turn_end":
+                session.end_turn(int(record["turn"]), "ok")   # the metrics judge it from the events
+            else:
+                session.rec.mark(name, at_ns, **fields)
+        # keep listening as long as the original session lasted after its last step
+        _serve_until(session, t0 + int(session_length_ns(trace) * scale), ids)
+    return session.trace_path
