@@ -244,7 +244,10 @@ class SansIOConnection:
         if texts:
             return (t_ns, texts)
         if protocol.close_rcvd is not None or not data or protocol.state is State.CLOSED:
-            rcvd = protocol.close_rcvd
+            rcvd, sent = protocol.close_rcvd, protocol.close_sent
+            if rcvd is None and sent is not None and not self._closing:
+                # we failed the connection ourselves (frame over the size limit, broken framing)
+                raise ConnectionLost(f"connection failed: {sent.reason}", sent.code, sent.reason, "client")
             raise ConnectionLost("connection closed", rcvd.code if rcvd else 1006,
                                  rcvd.reason if rcvd else "", "client" if self._closing else "server")
         return None

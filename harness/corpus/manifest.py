@@ -205,6 +205,12 @@ def check_audio_file(directory: Path, entry: UtteranceEntry, manifest_path: Path
         info = audio_info(path)
     except AudioFileError as exc:
         raise CorpusError(f"{exc} (utterance {entry.id!r})") from None
+    if info.channels != 1:
+        # which channel is the caller? mixing a two-party recording would send both voices
+        raise CorpusError(
+            f"{path}: {info.channels} channels, but corpus audio is one voice in mono; convert it with "
+            "`harness corpus build --from-wavs` (mixes down) or keep only the caller's channel"
+        )
     if info.samplerate != entry.rate_hz:
         raise CorpusError(
             f"{path}: sample rate {info.samplerate} Hz but the manifest says {entry.rate_hz} Hz; "

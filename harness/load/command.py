@@ -85,7 +85,9 @@ def _locust_command(args: argparse.Namespace, settings: LoadSettings) -> list[st
            "--turns", str(settings.turns), "--chunk-ms", str(settings.chunk_ms), "--rtf", str(settings.rtf),
            "--turn-timeout", str(settings.turn_timeout_s), "--lateness-limit-ms", str(settings.lateness_limit_ms),
            "--pacing-limit-ms", str(settings.pacing_limit_ms), "--out", str(out), "--run-id", settings.run_id,
-           "--auth", settings.auth, "--api-key-env", settings.api_key_env]
+           "--auth", settings.auth]
+    if args.api_key_env:   # only when named: an implicit default must not become an explicit requirement
+        cmd += ["--api-key-env", args.api_key_env]
     if args.processes:
         cmd += ["--processes", str(args.processes)]
     return cmd
@@ -95,7 +97,10 @@ def run(args: argparse.Namespace) -> int:
     run_id = args.run_id or new_run_id()
     args.run_id = run_id
     settings = LoadSettings.from_options(_Options(args, args.target or "ws://127.0.0.1:1/v1/realtime"))
-    load_slos(settings.slos)  # a bad SLO fails now, before anything starts
+    load_slos(settings.slos)  # a bad SLO or corpus fails now, before anything starts
+    from harness.corpus import load_corpus
+
+    load_corpus(settings.corpus)
     out = settings.out
     try:
         out.mkdir(parents=True, exist_ok=True)

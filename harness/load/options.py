@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.protocol import AudioFormat, Dialect
 
@@ -45,7 +46,9 @@ def add_harness_options(parser: Any) -> None:
     group.add_argument("--out", default="", help="run directory (default reports/<RUN_ID>)")
     group.add_argument("--run-id", default="", help="run id (default: UTC time + random)")
     group.add_argument("--auth", default="bearer", help="bearer (OpenAI, Entra), api-key (Azure key) or none")
-    group.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
+    group.add_argument("--api-key-env", default="",
+                       help="environment variable holding the API key (default OPENAI_API_KEY; required to be set "
+                            "when given, and for any target off this machine unless --auth none)")
 
 
 def new_run_id() -> str:
@@ -73,6 +76,32 @@ def parse_mix(text: str) -> dict[str, float]:
     if not mix:
         raise LoadSettingsError("--scenario is empty; give e.g. plain:3,barge_in:1")
     return mix
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+
+
+def _check_api_key(target: str, auth: str, api_key_env: str) -> str:
+    """The variable holding the key; an error before anything connects when the key is missing.
+
+    A key is required when the variable was named explicitly, or the target is off this machine
+    (OpenAI, Azure, a gateway) and `--auth` is not `none`. A loopback target (the simulator, a
+    local gateway) may run without one. Only the variable's name is ever shown, never its value.
+    """
+    from harness.trace import redact_url
+
+    name = api_key_env or DEFAULT_API_KEY_ENV
+    if auth not in ("bearer", "api-key", "none"):
+        raise LoadSettingsError(f"--auth {auth!r}: use bearer, api-key or none")
+    if auth == "none" or os.environ.get(name):
+        return name
+    host = urlsplit(target).hostname or ""
+    if api_key_env or host not in LOOPBACK_HOSTS:
+        raise LoadSettingsError(f"no API key: the environment variable {name} is not set and {redact_url(target)} "
+                                f"needs one; export {name}=... (or pass --api-key-env NAME, or --auth none for a "
+                                "target without keys)")
+    return name
 
 
 @dataclass
@@ -118,6 +147,7 @@ class LoadSettings:
         if not Path(options.corpus, "manifest.json").is_file():
             raise LoadSettingsError(f"--corpus {options.corpus}: no manifest.json there; "
                                     "point it at a corpus folder (e.g. corpora/default)")
+        api_key_env = _check_api_key(target, options.auth, options.api_key_env)
         run_id = options.run_id or os.environ.get("HARNESS_RUN_ID") or new_run_id()
         out = Path(options.out or os.environ.get("HARNESS_OUT") or Path("reports") / run_id)
         return cls(target=target, dialect=options.dialect, fmt=options.audio_format, corpus=options.corpus,
@@ -125,4 +155,4 @@ class LoadSettings:
                    chunk_ms=options.chunk_ms, rtf=options.rtf, turn_timeout_s=options.turn_timeout,
                    lateness_limit_ms=options.lateness_limit_ms, pacing_limit_ms=options.pacing_limit_ms,
                    slos=list(options.slo or []), out=out, run_id=run_id, auth=options.auth,
-                   api_key_env=options.api_key_env)
+                   api_key_env=api_key_env)

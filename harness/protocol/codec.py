@@ -35,6 +35,9 @@ def _load(text: str | bytes, who: str) -> tuple[str, dict[str, Any]]:
         raise RemoteProtocolError(
             f"{who} sent a frame that is not valid JSON ({exc}): {_preview(text)}", code="invalid_json"
         ) from None
+    except RecursionError:   # nesting deeper than the interpreter's stack: hostile or broken
+        raise RemoteProtocolError(f"{who} sent JSON nested too deeply to decode: {_preview(text)}",
+                                  code="invalid_json") from None
     if not isinstance(obj, dict):
         raise RemoteProtocolError(
             f"{who} sent JSON that is not an object ({type(obj).__name__}): {_preview(text)}", code="invalid_event"

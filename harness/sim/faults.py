@@ -18,6 +18,7 @@ FAULT_KINDS: dict[str, tuple[dict[str, float | str], str]] = {
     "drop_socket": ({}, "abort the TCP connection mid-response (no close frame)"),
     "stall": ({"ms": 3000.0}, "stop sending for `ms` mid-response, then carry on"),
     "malformed_json": ({}, "send one text frame that is not JSON mid-response, then carry on"),
+    "unknown_event": ({}, "send one event of a type no dialect defines mid-response, then carry on"),
     "error_event": ({"code": "server_error"}, "send an `error` event (type server_error) mid-response, then carry on"),
     "failed": ({"code": "server_error"}, "end the response with status failed (after an `error` event)"),
     "incomplete": ({"reason": "max_output_tokens"}, "end the response incomplete (max_output_tokens|content_filter)"),

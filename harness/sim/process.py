@@ -39,7 +39,9 @@ class SimProcess:
         if not first.startswith(READY_PREFIX):
             self.proc.kill()
             _, err = self.proc.communicate(timeout=10)
-            raise SimConfigError(f"the simulator process did not start: {(err or first).strip().splitlines()[-1:]}")
+            last = ((err or first).strip().splitlines() or ["no output"])[-1]
+            raise SimConfigError(last.split("error: ", 1)[-1] if "error: " in last else
+                                 f"the simulator process did not start: {last}")
         self.url = first[len(READY_PREFIX):]
         self.stderr_lines: list[str] = []
         self._final: list[dict[str, Any]] | None = None

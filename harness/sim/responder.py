@@ -284,6 +284,13 @@ class ResponseRun:
             await self.s.outbox.send(Outgoing(raw='{"type": "response.output_audio.delta", "delta": "AAAA',
                                               response_id=self.id, note={"fault": kind}))
             return "go"
+        if kind == "unknown_event":
+            # a future or vendor event: a caller must record it and carry on
+            await self.s.outbox.send(Outgoing(raw=json.dumps({"type": "response.vendor_extension.delta",
+                                                              "event_id": f"event_x{self.deltas_sent}",
+                                                              "response_id": self.id, "delta": {"note": "x"}}),
+                                              response_id=self.id, note={"fault": kind}))
+            return "go"
         if kind in ("error_event", "failed"):
             await self.s.outbox.send(Outgoing(event=self.s.error_event(
                 SERVER_ERROR, fault.text("code"), error_message("server_error"), None, None),

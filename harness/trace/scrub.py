@@ -17,6 +17,8 @@ AUDIO_DELTA_TYPES = frozenset({"response.audio.delta", "response.output_audio.de
 # Query parameters that carry credentials on some gateways (Azure accepts `api-key`).
 SECRET_QUERY_KEYS = frozenset({"api-key", "api_key", "apikey", "key", "token", "access_token", "sig", "signature"})
 REDACTED = "REDACTED"
+# A longer text (a hostile or broken target's transcript) is cut: one event must not bloat a trace.
+MAX_TRACE_STRING_CHARS = 65536
 
 
 def audio_summary(b64_text: str, bytes_per_ms: float) -> dict[str, Any]:
@@ -42,6 +44,8 @@ def _scrub_value(value: Any, bytes_per_ms: float, depth: int) -> Any:
         return out
     if isinstance(value, list):
         return [_scrub_value(item, bytes_per_ms, depth + 1) for item in value]
+    if isinstance(value, str) and len(value) > MAX_TRACE_STRING_CHARS:
+        return value[:MAX_TRACE_STRING_CHARS] + f"...<cut: {len(value)} characters>"
     return value
 
 

@@ -73,7 +73,7 @@ def _options(**overrides: object) -> SimpleNamespace:
     base = dict(target="ws://127.0.0.1:9/v1/realtime", host="", dialect="ga", audio_format="pcm16",
                 corpus="corpora/default", scenario="plain:1", scenario_params="{}", turns=2, chunk_ms=20.0,
                 rtf=1.0, turn_timeout=15.0, lateness_limit_ms=20.0, pacing_limit_ms=5.0, slo=None, out="",
-                run_id="r1", auth="bearer", api_key_env="OPENAI_API_KEY")
+                run_id="r1", auth="bearer", api_key_env="")
     base.update(overrides)
     return SimpleNamespace(**base)
 
