@@ -71,3 +71,35 @@ def test_no_file_of_a_run_directory_contains_the_api_key(tmp_path: Path) -> None
         data = path.read_bytes()
         assert key.encode() not in data, path
         assert b"Bearer sk-" not in data, path
+
+
+@pytest.mark.slow
+def test_a_worker_killed_with_sigkill_loses_no_turn_its_traces_recorded(tmp_path: Path) -> None:
+    import psutil
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "--processes", "2", "-u", "4", "-r", "4",
+                             "-t", "16s", "--turns", "3", "--rtf", "2", "--no-report", "--out", str(out),
+                             "--pacing-limit-ms", "100"], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 40
+        workers: list[psutil.Process] = []
+        while time.monotonic() < deadline and (len(workers) < 2 or len(list((out / "traces").glob("*.jsonl"))) < 4):
+            time.sleep(0.5)
+            masters = [p for p in psutil.Process(proc.pid).children() if "locust" in " ".join(p.cmdline())]
+            workers = masters[0].children() if masters else []
+        assert len(workers) == 2, "no Locust workers found"
+        time.sleep(3)
+        workers[0].send_signal(signal.SIGKILL)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert (out / "summary.json").is_file(), output[-2000:]
+    traced = _turns_in_traces(out)
+    recorded = {(r["session_id"], r["turn"]) for r in pd.read_parquet(out / "turns.parquet").to_dict("records")}
+    assert traced and recorded == traced, output[-2000:]
+    killed = [p for p in iter_trace_files(out / "traces") if read_trace(p).footer is None]
+    assert killed, "the killed worker left no unfinished trace"   # its sessions were measured from their traces
+    assert proc.returncode in (0, 1), output[-2000:]
