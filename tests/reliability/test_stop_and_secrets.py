@@ -50,7 +50,7 @@ def test_no_file_of_a_run_directory_contains_the_api_key(tmp_path: Path) -> None
     key = "sk-test-DUMMY-0123456789abcdef"
     env = {**os.environ, "HARNESS_TEST_KEY": key, "OPENAI_API_KEY": key}
     sim = subprocess.Popen([sys.executable, "-m", "harness", "sim", "--port", "0", "--require-key",
-                            "--api-key-env", "HARNESS_TEST_KEY", "--quiet"], cwd=REPO, env=env,
+                            "--api-key-env", "HARNESS_TEST_KEY", "--quiet", "--fault", "cut_audio:nth=1"], cwd=REPO, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         line = sim.stdout.readline() if sim.stdout else ""
@@ -67,6 +67,7 @@ def test_no_file_of_a_run_directory_contains_the_api_key(tmp_path: Path) -> None
     assert key not in done.stdout + done.stderr
     files = [p for p in out.rglob("*") if p.is_file()]
     assert any(p.name == "report.html" for p in files) and any(p.suffix == ".jsonl" for p in files)
+    assert any(p.name == "bundle.json" for p in files)   # the incident bundles are scanned too
     for path in files:
         data = path.read_bytes()
         assert key.encode() not in data, path

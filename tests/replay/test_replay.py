@@ -124,4 +124,6 @@ def test_the_walkthrough_low_threshold_cuts_answers_and_a_high_threshold_does_no
             bundle = sorted((out / "incidents").iterdir())[0]
             replayed = _harness("replay", str(bundle), "--repeat", "3")
             assert replayed.returncode == 0 and "recurred in" in replayed.stdout
+            replayed = _harness("replay", str(bundle), "--anchor", "session", "--repeat", "3")
+            assert replayed.returncode == 0 and "anchored on session" in replayed.stdout, replayed.stderr[-1500:]
     assert counts[0.2] >= 1 and counts[0.8] == 0
