@@ -95,6 +95,19 @@ def test_a_session_anchored_replay_sends_the_same_audio_on_the_same_schedule_wit
     assert starts == [m["utterance"] for m in original.records if m.get("mark") == "turn_start"]
 
 
+def test_a_session_anchored_replay_can_change_dialect_and_format(
+        false_vad_run: Path, sim_factory: Any, tmp_path: Path) -> None:
+    bundle_dir = sorted((false_vad_run / "incidents").iterdir())[0]
+    sim = sim_factory(SimConfig(faults=["false_vad:after_deltas=2"]))
+    outcome = replay(load_bundle(bundle_dir), sim.url, trace_dir=tmp_path, anchor="session", bundle_dir=bundle_dir,
+                     dialect="beta", fmt="g711_ulaw")
+    replayed = read_trace(Path(outcome["runs"][0]["trace"]))
+    assert replayed.header["dialect"] == "beta" and replayed.header["format"] == "g711_ulaw"
+    assert {r["bytes"] for r in replayed.records if r.get("rec") == "append"} == {160}   # 20 ms at 8 kHz
+    assert any(r.get("type") == "response.audio.delta" for r in replayed.records)     # beta names, answered
+    assert outcome["recurred"] == 1, outcome["runs"]
+
+
 def test_the_replay_command_reports_recurrence_and_honours_expect_reproduce(false_vad_run: Path) -> None:
     bundle = str(sorted((false_vad_run / "incidents").iterdir())[0])
     done = _harness("replay", bundle, "--repeat", "2", "--rtf", "2", "--expect-reproduce")
