@@ -53,9 +53,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, start_in_thread(
-            SimConfig(faults=["false_vad:after_deltas=2"]), host="127.0.0.1", port=0) as sim:
-        # barge_in: its caller truncates, so the session anchor has client events to place
-        result = run_scenario(SessionSpec(url=sim.url, scenario="barge_in", turns=3, trace_dir=tmp, session_id="orig"))
+            SimConfig(faults=["false_vad:after_deltas=2,nth=3"]), host="127.0.0.1", port=0) as sim:
+        # client_cancel: its caller cancels, so the session anchor has client events to place
+        result = run_scenario(SessionSpec(url=sim.url, scenario="client_cancel", turns=3, trace_dir=tmp, session_id="orig"))
         rows = turns_from_trace(read_trace(result.trace_path))
         record = next((r for r in rows if r["incident"]), rows[0])
         bundle_dir = write_bundle(Path(tmp) / "bundle", result.trace_path, record)

@@ -158,10 +158,17 @@ def session_config(trace: Trace, fmt: AudioFormat) -> SessionConfig:
     return cfg
 
 
+SPIN_NS = 2_000_000   # the last 2 ms before a step are waited out in 0.2 ms slices: long timed waits overshoot
+
+
 def _serve_until(session: Session, due_ns: int, ids: IdMap) -> None:
     """Serve the inbox (learning the new session's ids) until `due_ns`."""
-    while (left_ns := due_ns - time.perf_counter_ns()) > 0:
+    while (left_ns := due_ns - SPIN_NS - time.perf_counter_ns()) > 0:
         for item in session.events(left_ns / 1e9):
+            if item.event is not None:
+                ids.observe(item.event.to_dict())
+    while (now_ns := time.perf_counter_ns()) < due_ns:
+        for item in session.events(min(due_ns - now_ns, 200_000) / 1e9):
             if item.event is not None:
                 ids.observe(item.event.to_dict())
 
