@@ -16,7 +16,7 @@ import numpy as np
 from harness.load.junit import write_junit
 from harness.load.records import merged_records, merged_sessions
 from harness.load.slo import evaluate, load_slos
-from harness.trace import iter_trace_files, read_trace, redact_url
+from harness.trace import iter_trace_files, read_header, read_trace, redact_url
 
 EXIT_OK, EXIT_SLO_FAILED, EXIT_TARGET_FAILED = 0, 1, 3
 
@@ -32,9 +32,9 @@ def records_missing_from(out: Path, records: list[dict[str, Any]]) -> list[dict[
     known = {r.get("session_id") for r in records}
     missing: list[dict[str, Any]] = []
     for path in iter_trace_files(out / "traces"):
-        trace = read_trace(path)
-        if trace.header.get("session_id") not in known:
-            missing.extend(turns_from_trace(trace))
+        header = read_header(path)   # the full trace is read only for a session without records
+        if header is None or header.get("session_id") not in known:
+            missing.extend(turns_from_trace(read_trace(path)))
     return missing
 
 
@@ -76,7 +76,8 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
     from harness.report import build_report, write_turn_tables
 
     out.mkdir(parents=True, exist_ok=True)
-    records = merged_records(out) + records_missing_from(out, merged_records(out))
+    records = merged_records(out)
+    records += records_missing_from(out, records)
     sessions = merged_sessions(out)
     (out / "run.json").write_text(json.dumps(run, indent=2, default=str), encoding="utf-8")
     write_turn_tables(out, records)
@@ -100,7 +101,7 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
     from harness.replay.bundle import write_incident_bundles
 
     try:
-        summary["incidents"]["bundles"] = len(write_incident_bundles(out))
+        summary["incidents"]["bundles"] = len(write_incident_bundles(out, records))
     except Exception as exc:  # noqa: BLE001 - a missing bundle must not lose the run's results
         summary["incidents"]["bundle_error"] = f"{type(exc).__name__}: {exc}"
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")

@@ -19,7 +19,7 @@ from harness.client.clips import noise_clip, silence_clip, utterance_clip
 from harness.corpus import load_corpus
 from harness.metrics import turns_from_trace
 from harness.protocol import AudioFormat, Dialect
-from harness.trace import Trace, iter_trace_files, read_trace, redact_url
+from harness.trace import Trace, iter_trace_files, read_header, read_trace, redact_url
 
 
 class BundleError(ValueError):
@@ -127,13 +127,36 @@ def write_bundle(out_dir: Path, trace_path: Path, record: dict[str, Any] | None 
     return out_dir
 
 
-def write_incident_bundles(run_dir: Path) -> list[Path]:
-    """One bundle per incident of the run, in `incidents/<session>-<turn>/`."""
-    written = []
-    for trace_path in iter_trace_files(run_dir / "traces"):
-        trace = read_trace(trace_path)
-        for record in turns_from_trace(trace):
+BUNDLES_PER_CAUSE = 20   # a bundle is ~8 MB with its self-contained timeline; a few per cause explain it
+
+
+def write_incident_bundles(run_dir: Path, records: list[dict[str, Any]] | None = None,
+                           per_cause: int | None = BUNDLES_PER_CAUSE) -> list[Path]:
+    """Bundles for the run's incidents, in `incidents/<session>-<turn>/`: the first `per_cause`
+    of each cause in trace order (None: every incident).
+
+    With the run's turn `records` (already measured), only the traces of sessions with an
+    incident are read; without them every trace is measured again.
+    """
+    wanted: dict[str, list[dict[str, Any]]] | None = None
+    if records is not None:
+        wanted = {}
+        for record in records:
             if record.get("incident"):
-                name = f"{record['session_id']}-{record['turn']}"
-                written.append(write_bundle(run_dir / "incidents" / name, trace_path, record))
+                wanted.setdefault(str(record.get("session_id")), []).append(record)
+    written: list[Path] = []
+    per: dict[str, int] = {}
+    for trace_path in iter_trace_files(run_dir / "traces"):
+        if wanted is not None:
+            header = read_header(trace_path)
+            rows = wanted.get(str((header or {}).get("session_id")), [])
+        else:
+            rows = [r for r in turns_from_trace(read_trace(trace_path)) if r.get("incident")]
+        for record in rows:
+            cause = str(record["incident"])
+            if per_cause is not None and per.get(cause, 0) >= per_cause:
+                continue
+            per[cause] = per.get(cause, 0) + 1
+            name = f"{record['session_id']}-{record['turn']}"
+            written.append(write_bundle(run_dir / "incidents" / name, trace_path, record))
     return written

@@ -3,7 +3,7 @@
     harness replay reports/RUN/incidents/SESSION-TURN --repeat 10 [--target URL] [--sim-fault ...]
     harness replay reports/RUN/incidents/SESSION-TURN --anchor session   # recorded offsets, no decisions
     harness replay reports/RUN/incidents/SESSION-TURN --timeline-only timeline.html
-    harness replay --bundle-run reports/RUN        # (re)write the run's incident bundles
+    harness replay --bundle-run reports/RUN [--all]  # (re)write the run's incident bundles
 
 Exit 0 when the replay ran; with `--expect-reproduce`, 1 unless the cause recurred every time.
 """
@@ -15,7 +15,7 @@ import contextlib
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.replay.bundle import BundleError, write_incident_bundles
+from harness.replay.bundle import BUNDLES_PER_CAUSE, BundleError, write_incident_bundles
 from harness.replay.replay import load_bundle, replay
 
 
@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expect-reproduce", action="store_true", help="exit 1 unless every replay reproduced")
     parser.add_argument("--timeline-only", default=None, metavar="OUT.html", help="only render the timeline")
     parser.add_argument("--bundle-run", default=None, metavar="RUN_DIR", help="write RUN_DIR's incident bundles")
+    parser.add_argument("--all", action="store_true",
+                        help="with --bundle-run: a bundle for every incident (default: the first 20 of each cause)")
 
 
 @contextlib.contextmanager
@@ -53,7 +55,7 @@ def _target(args: argparse.Namespace) -> Iterator[str]:
 
 def run(args: argparse.Namespace) -> int:
     if args.bundle_run:
-        bundles = write_incident_bundles(Path(args.bundle_run))
+        bundles = write_incident_bundles(Path(args.bundle_run), per_cause=None if args.all else BUNDLES_PER_CAUSE)
         print(f"harness replay: wrote {len(bundles)} bundle(s) under {Path(args.bundle_run) / 'incidents'}")
         return 0
     if not args.bundle:

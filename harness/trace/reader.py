@@ -70,6 +70,17 @@ def read_trace(path: str | Path) -> Trace:
     return trace
 
 
+def read_header(path: str | Path) -> dict[str, Any] | None:
+    """Only the header (the first line) of a trace: cheap, for picking traces out of many."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            first = file.readline()
+        record = json.loads(first)
+    except (OSError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) and record.get("rec") == "header" else None
+
+
 def iter_trace_files(directory: str | Path) -> Iterator[Path]:
     """Every `*.jsonl` trace under `directory`, sorted by name."""
     yield from sorted(Path(directory).rglob("*.jsonl"))

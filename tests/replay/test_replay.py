@@ -47,6 +47,21 @@ def test_a_false_vad_run_leaves_a_verified_bundle_for_every_incident(false_vad_r
         assert any(e["type"] == "session.update" for e in data["client_events"])
 
 
+def test_bundles_are_capped_per_cause_unless_every_one_is_asked_for(false_vad_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from harness.load.records import merged_records
+    from harness.replay.bundle import write_incident_bundles
+
+    shutil.copytree(false_vad_run / "traces", tmp_path / "traces")
+    records = merged_records(false_vad_run)
+    incidents = sum(1 for r in records if r.get("incident"))
+    assert incidents >= 2
+    assert len(write_incident_bundles(tmp_path, records, per_cause=1)) == 1
+    assert len(write_incident_bundles(tmp_path, records, per_cause=None)) == incidents
+    assert len(write_incident_bundles(tmp_path)) == incidents      # measured again from the traces
+
+
 def test_replaying_a_bundle_reproduces_the_cause_with_the_fault_and_not_without(
         false_vad_run: Path, sim_factory: Any, tmp_path: Path) -> None:
     bundle = load_bundle(sorted((false_vad_run / "incidents").iterdir())[0])
