@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.audio import chunks_base64, from_wire, split_chunks, to_wire
+from harness.audio import chunk_bytes, chunks_base64, from_wire, silence_bytes, split_chunks, to_wire
 from harness.client import Clip, Session, SessionSpec
 from harness.protocol import (AudioFormat, Dialect, Kind, SessionConfig, decode_client, default_session_config, encode,
                               make_event, parse_session_update)
@@ -38,6 +38,7 @@ DECISION_MARKS = frozenset({"commit_sent", "response_create_sent", "function_out
 # id fields the server invents, by what they name
 ID_FIELDS = {"response_id": "response", "item_id": "item", "previous_item_id": "item", "call_id": "call"}
 ID_OBJECTS = {"response": "response", "item": "item"}
+TRAILING_SILENCE_CHUNKS = 500
 
 
 def _ids_in(obj: Any, out: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -141,12 +142,17 @@ def bundle_clip(trace: Trace, audio: bytes, fmt: AudioFormat, dialect: Dialect) 
     else:
         samples = from_wire(audio, original_fmt)
         chunks = split_chunks(to_wire(samples, original_fmt.rate_hz, fmt), fmt, chunk_ms)[:len(appends)]
+    recorded = len(chunks)
+    # then silence, never the recording again: the session closes on the original's schedule, a
+    # few chunks after the recording ends, and the stream's background would otherwise loop
+    chunks += [silence_bytes(fmt, chunk_bytes(fmt, chunk_ms))] * TRAILING_SILENCE_CHUNKS
+    last_turn = appends[-1].get("turn") if appends else None
     messages = tuple(encode(make_event(Kind.INPUT_AUDIO_APPEND, dialect, audio=text)).encode("utf-8")
                      for text in chunks_base64(chunks))
     return Clip(name="bundle", messages=messages, sha1=tuple(hashlib.sha1(c).hexdigest() for c in chunks),
-                speech=tuple(bool(r.get("speech")) for r in appends[:len(chunks)]),
+                speech=tuple(bool(r.get("speech")) for r in appends[:recorded]) + (False,) * TRAILING_SILENCE_CHUNKS,
                 chunk_bytes=max((len(c) for c in chunks), default=0), chunk_ms=chunk_ms,
-                turns=tuple(r.get("turn") for r in appends[:len(chunks)]))
+                turns=tuple(r.get("turn") for r in appends[:recorded]) + (last_turn,) * TRAILING_SILENCE_CHUNKS)
 
 
 def session_config(trace: Trace, fmt: AudioFormat) -> SessionConfig:

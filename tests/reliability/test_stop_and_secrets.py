@@ -50,14 +50,15 @@ def test_no_file_of_a_run_directory_contains_the_api_key(tmp_path: Path) -> None
     key = "sk-test-DUMMY-0123456789abcdef"
     env = {**os.environ, "HARNESS_TEST_KEY": key, "OPENAI_API_KEY": key}
     sim = subprocess.Popen([sys.executable, "-m", "harness", "sim", "--port", "0", "--require-key",
-                            "--api-key-env", "HARNESS_TEST_KEY", "--quiet", "--fault", "cut_audio:nth=1"], cwd=REPO, env=env,
+                            "--api-key-env", "HARNESS_TEST_KEY", "--quiet", "--fault", "drop_socket:nth=1"], cwd=REPO, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         line = sim.stdout.readline() if sim.stdout else ""
         url = line.split("listening on ", 1)[1].strip()
         out = tmp_path / "run"
         done = subprocess.run([sys.executable, "-m", "harness", "run", "-u", "2", "-r", "2", "-t", "6s", "--turns", "1",
-                               "--rtf", "2", "--target", url + "?api-key=" + key, "--out", str(out),
+                               "--rtf", "2", "--target", url + "?api-key=" + key, "--out", str(out), "--scenario-params",
+                               '{"plain": {"utterances": ["default/utt11", "default/utt35"]}}',
                                "--pacing-limit-ms", "100"], cwd=REPO, env=env, capture_output=True, text=True,
                               timeout=120)
     finally:
