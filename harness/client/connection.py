@@ -222,7 +222,7 @@ class SansIOConnection:
         except socket.timeout:
             return None
         except OSError as exc:
-            raise ConnectionLost(f"receive failed: {exc}", 1006) from None
+            raise self.ended(f"receive failed: {exc}") from None
         t_ns = time.perf_counter_ns()
         protocol = self._protocol
         texts: list[str] = []
@@ -244,13 +244,18 @@ class SansIOConnection:
         if texts:
             return (t_ns, texts)
         if protocol.close_rcvd is not None or not data or protocol.state is State.CLOSED:
-            rcvd, sent = protocol.close_rcvd, protocol.close_sent
-            if rcvd is None and sent is not None and not self._closing:
-                # we failed the connection ourselves (frame over the size limit, broken framing)
-                raise ConnectionLost(f"connection failed: {sent.reason}", sent.code, sent.reason, "client")
-            raise ConnectionLost("connection closed", rcvd.code if rcvd else 1006,
-                                 rcvd.reason if rcvd else "", "client" if self._closing else "server")
+            raise self.ended("connection closed")
         return None
+
+    def ended(self, message: str) -> ConnectionLost:
+        """How the connection ended: the server's close frame, else our own failure (a frame over
+        the size limit, broken framing: the close we sent), else 1006 (no close frame)."""
+        rcvd, sent = self._protocol.close_rcvd, self._protocol.close_sent
+        if rcvd is not None:
+            return ConnectionLost(message, rcvd.code, rcvd.reason, "client" if self._closing else "server")
+        if sent is not None and (not self._closing or sent.code != 1000):   # not our own goodbye
+            return ConnectionLost(f"connection failed: {sent.reason}", sent.code, sent.reason, "client")
+        return ConnectionLost(message, 1006, "", "client" if self._closing else "server")
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame; the receive loop then sees the server's reply and ends."""

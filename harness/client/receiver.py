@@ -89,8 +89,9 @@ class Receiver:
                     self.handle(t_ns, text)
         except ConnectionLost as exc:
             self.lost = exc
-        except OSError as exc:   # the socket was released under us (abort)
-            self.lost = ConnectionLost(str(exc), 1006, "", "client")
+        except OSError as exc:   # the socket was released under us (abort): say what ended it
+            ended = getattr(conn, "ended", None)
+            self.lost = ended(str(exc)) if ended is not None else ConnectionLost(str(exc), 1006, "", "client")
         except Exception as exc:  # a bug must end this session as an error, not hang it
             self._rec.mark("error", message=f"receive loop: {type(exc).__name__}: {exc}")
             self.lost = ConnectionLost(str(exc), 1011, "internal error", "client")

@@ -164,17 +164,15 @@ def session_config(trace: Trace, fmt: AudioFormat) -> SessionConfig:
     return cfg
 
 
-SPIN_NS = 2_000_000   # the last 2 ms before a step are waited out in 0.2 ms slices: long timed waits overshoot
+SPIN_NS = 2_000_000    # long timed waits overshoot: the last 2 ms before a step go in short slices
+SLICE_NS = 200_000
 
 
 def _serve_until(session: Session, due_ns: int, ids: IdMap) -> None:
     """Serve the inbox (learning the new session's ids) until `due_ns`."""
-    while (left_ns := due_ns - SPIN_NS - time.perf_counter_ns()) > 0:
-        for item in session.events(left_ns / 1e9):
-            if item.event is not None:
-                ids.observe(item.event.to_dict())
-    while (now_ns := time.perf_counter_ns()) < due_ns:
-        for item in session.events(min(due_ns - now_ns, 200_000) / 1e9):
+    while (left_ns := due_ns - time.perf_counter_ns()) > 0:
+        wait_ns = left_ns - SPIN_NS if left_ns > SPIN_NS else min(left_ns, SLICE_NS)
+        for item in session.events(wait_ns / 1e9):
             if item.event is not None:
                 ids.observe(item.event.to_dict())
 
