@@ -3,7 +3,8 @@ recorded turns with the right status and incident cause, the documented exit cod
 
 Each run: 2 callers for a few seconds at twice real time against the embedded simulator with one
 fault on every response, gated by `incident_rate:any<0.5` (so a fault that makes incidents
-fails the run with exit 1, one that does not passes with 0). Long: marked slow.
+fails the run with exit 1, one that does not passes with 0). Pacing limits are loose: these runs
+test fault handling, and a shared CI machine may send late. Long: marked slow.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ SHORT = json.dumps({"plain": {"utterances": ["default/utt11", "default/utt35", "
 
 def _run(out: Path, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "harness", "run", "-u", "2", "-r", "2", "-t", f"{RUN_S}s",
-                           "--turns", "2", "--rtf", "2", "--pacing-limit-ms", "100", "--slo", GATE,
+                           "--turns", "2", "--rtf", "2", "--pacing-limit-ms", "100", "--lateness-limit-ms", "500", "--slo", GATE,
                            "--scenario-params", SHORT, "--out", str(out), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout_s)
 
 
