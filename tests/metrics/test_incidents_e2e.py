@@ -33,8 +33,8 @@ def _run(sim_factory: Any, tmp_path: Path, faults: list[str], scenario: str = "p
     quick = {"wait_playout": False} if "wait_playout" in SCENARIOS[scenario].defaults else {}
     spec = SessionSpec(url=sim.url, scenario=scenario, turns=turns, rtf=2.0, dialect=dialect, fmt=fmt,
                        trace_dir=tmp_path, scenario_params={**quick, **(params or {})},
-                       turn_timeout_s=8.0)
-    result = run_scenario(spec)
+                       turn_timeout_s=8.0, lateness_limit_ms=250.0)   # causes, not pacing: a busy CI
+    result = run_scenario(spec)                                          # machine may send a chunk late
     return turns_from_trace(read_trace(result.trace_path))
 
 
