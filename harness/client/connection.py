@@ -25,7 +25,7 @@ from typing import Sequence
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidHandshake, InvalidURI
-from websockets.frames import Opcode, apply_mask
+from websockets.frames import Close, Opcode, apply_mask
 from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
@@ -47,6 +47,16 @@ class ConnectionLost(OSError):
     def __init__(self, message: str, code: int | None = None, reason: str = "", by: str = "server") -> None:
         super().__init__(message)
         self.code, self.reason, self.by = code, reason, by
+
+
+def ended_by(message: str, rcvd: Close | None, sent: Close | None, closing: bool) -> ConnectionLost:
+    """How a connection ended: the server's close frame, else our own failure (a frame over the
+    size limit, broken framing: the close we sent), else 1006 (no close frame)."""
+    if rcvd is not None:
+        return ConnectionLost(message, rcvd.code, rcvd.reason, "client" if closing else "server")
+    if sent is not None and (not closing or sent.code != 1000):   # not our own goodbye
+        return ConnectionLost(f"connection failed: {sent.reason}", sent.code, sent.reason, "client")
+    return ConnectionLost(message, 1006, "", "client" if closing else "server")
 
 
 def open_socket(host: str, port: int, secure: bool, timeout_s: float) -> socket.socket:
@@ -248,14 +258,7 @@ class SansIOConnection:
         return None
 
     def ended(self, message: str) -> ConnectionLost:
-        """How the connection ended: the server's close frame, else our own failure (a frame over
-        the size limit, broken framing: the close we sent), else 1006 (no close frame)."""
-        rcvd, sent = self._protocol.close_rcvd, self._protocol.close_sent
-        if rcvd is not None:
-            return ConnectionLost(message, rcvd.code, rcvd.reason, "client" if self._closing else "server")
-        if sent is not None and (not self._closing or sent.code != 1000):   # not our own goodbye
-            return ConnectionLost(f"connection failed: {sent.reason}", sent.code, sent.reason, "client")
-        return ConnectionLost(message, 1006, "", "client" if self._closing else "server")
+        return ended_by(message, self._protocol.close_rcvd, self._protocol.close_sent, self._closing)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame; the receive loop then sees the server's reply and ends."""

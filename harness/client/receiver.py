@@ -90,8 +90,7 @@ class Receiver:
         except ConnectionLost as exc:
             self.lost = exc
         except OSError as exc:   # the socket was released under us (abort): say what ended it
-            ended = getattr(conn, "ended", None)
-            self.lost = ended(str(exc)) if ended is not None else ConnectionLost(str(exc), 1006, "", "client")
+            self.lost = conn.ended(str(exc))
         except Exception as exc:  # a bug must end this session as an error, not hang it
             self._rec.mark("error", message=f"receive loop: {type(exc).__name__}: {exc}")
             self.lost = ConnectionLost(str(exc), 1011, "internal error", "client")

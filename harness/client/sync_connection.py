@@ -15,7 +15,7 @@ from typing import Sequence
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import ClientConnection, connect
 
-from harness.client.connection import MAX_MESSAGE_BYTES, ConnectFailed, ConnectionLost
+from harness.client.connection import MAX_MESSAGE_BYTES, ConnectFailed, ConnectionLost, ended_by
 
 # websockets >= 17 warns unless a directly returned connection is asked for explicitly.
 _LEGACY = {"legacy": True} if "legacy" in inspect.signature(connect).parameters else {}
@@ -51,12 +51,14 @@ class SyncConnection:
             message = self._ws.recv(timeout=self.poll_s)
         except TimeoutError:
             return None
-        except ConnectionClosed as exc:
-            rcvd = exc.rcvd
-            raise ConnectionLost("connection closed", rcvd.code if rcvd else 1006, rcvd.reason if rcvd else "",
-                                 "client" if self._closing else "server") from None
+        except ConnectionClosed:
+            raise self.ended("connection closed") from None
         t_ns = time.perf_counter_ns()
         return t_ns, [message if isinstance(message, str) else message.decode("utf-8", errors="replace")]
+
+    def ended(self, message: str) -> ConnectionLost:
+        """How the connection ended (the same rules as SansIOConnection.ended, on the library's state)."""
+        return ended_by(message, self._ws.protocol.close_rcvd, self._ws.protocol.close_sent, self._closing)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         self._closing = True

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from harness.client.spec import AUTH_SCHEMES
 from harness.protocol import AudioFormat, Dialect
 
 
@@ -92,8 +93,8 @@ def _check_api_key(target: str, auth: str, api_key_env: str) -> str:
     from harness.trace import redact_url
 
     name = api_key_env or DEFAULT_API_KEY_ENV
-    if auth not in ("bearer", "api-key", "none"):
-        raise LoadSettingsError(f"--auth {auth!r}: use bearer, api-key or none")
+    if auth not in AUTH_SCHEMES:
+        raise LoadSettingsError(f"--auth {auth!r}: use one of {', '.join(AUTH_SCHEMES)}")
     if auth == "none" or os.environ.get(name):
         return name
     host = urlsplit(target).hostname or ""

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from harness.client import SessionSpec
 from harness.metrics import turns_from_trace
 from harness.replay.bundle import BundleError, corpus_dir
 from harness.replay.schedule import play_schedule
-from harness.scenarios import run_sessions
+from harness.scenarios import run_each, run_sessions
 from harness.trace import read_trace
 
 
@@ -44,17 +43,8 @@ def _schedule_traces(bundle_dir: Path, specs: list[SessionSpec]) -> list[Path]:
     if not (bundle_dir / "audio.bin").is_file():
         raise BundleError(f"{bundle_dir}: no audio.bin (its audio could not be rebuilt from the corpus); "
                           "replay it with --anchor events")
-    paths: list[Path | None] = [None] * len(specs)
-
-    def one(index: int) -> None:
-        paths[index] = play_schedule(bundle_dir, specs[index])
-
-    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(len(specs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return [p if p is not None else specs[i].trace_path() for i, p in enumerate(paths)]
+    paths = run_each(specs, lambda spec: play_schedule(bundle_dir, spec))
+    return [path if path is not None else spec.trace_path() for path, spec in zip(paths, specs)]
 
 
 def replay(bundle: dict[str, Any], url: str, repeat: int = 1, rtf: float | None = None,

@@ -18,22 +18,20 @@ plays the original session back as a schedule measured from the audio stream's s
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from harness.audio import chunk_bytes, chunks_base64, from_wire, silence_bytes, split_chunks, to_wire
-from harness.client import Clip, Session, SessionSpec
-from harness.protocol import (AudioFormat, Dialect, Kind, SessionConfig, decode_client, default_session_config, encode,
-                              make_event, parse_session_update)
+from harness.audio import chunk_bytes, from_wire, silence_bytes, split_chunks, to_wire
+from harness.client import Clip, Session, SessionSpec, wire_clip
+from harness.protocol import AudioFormat, Dialect, SessionConfig, decode_client, default_session_config, parse_session_update
 from harness.trace import Trace, read_trace
 
 # marks the pacer writes as the audio goes out, and the caller's decisions; both are replayed
-AUDIO_MARKS = frozenset({"turn_start", "speech_start_sent", "speech_end_sent"})
-DECISION_MARKS = frozenset({"commit_sent", "response_create_sent", "function_output_sent", "cancel_sent",
+REPLAYED_MARKS = frozenset({"turn_start", "speech_start_sent", "speech_end_sent",
+                            "commit_sent", "response_create_sent", "function_output_sent", "cancel_sent",
                             "truncate_sent", "playout_stop", "turn_end"})
 # id fields the server invents, by what they name
 ID_FIELDS = {"response_id": "response", "item_id": "item", "previous_item_id": "item", "call_id": "call"}
@@ -124,35 +122,27 @@ def schedule_from_trace(trace: Trace) -> list[Step]:
         if record.get("rec") == "send" and record.get("type") not in ("input_audio_buffer.append", "session.update"):
             steps.append(Step(max(0, record["t_ns"] - t0), record))
             last_send_ns = record["t_ns"]
-        elif record.get("rec") == "mark" and record.get("mark") in AUDIO_MARKS | DECISION_MARKS:
+        elif record.get("rec") == "mark" and record.get("mark") in REPLAYED_MARKS:
             steps.append(Step(max(0, record["t_ns"] - t0), record, with_send=record["t_ns"] == last_send_ns))
     return steps
 
 
 def bundle_clip(trace: Trace, audio: bytes, fmt: AudioFormat, dialect: Dialect) -> Clip:
-    """`audio.bin` as the stream's background: one chunk per original append, in `fmt`."""
+    """`audio.bin` as the stream's background: one chunk per original append, in `fmt`, keeping
+    each append's turn and speech flag; then silence, never the recording again (the session
+    closes on the original's schedule, a few chunks after the recording ends, and the stream's
+    background would otherwise loop)."""
     appends = [r for r in trace.records if r.get("rec") == "append"]
     original_fmt = AudioFormat(trace.header["format"])
     chunk_ms = float(trace.header["chunk_ms"])
-    if fmt is original_fmt:
-        chunks, at = [], 0
-        for record in appends:
-            chunks.append(audio[at:at + int(record["bytes"])])
-            at += int(record["bytes"])
-    else:
-        samples = from_wire(audio, original_fmt)
-        chunks = split_chunks(to_wire(samples, original_fmt.rate_hz, fmt), fmt, chunk_ms)[:len(appends)]
-    recorded = len(chunks)
-    # then silence, never the recording again: the session closes on the original's schedule, a
-    # few chunks after the recording ends, and the stream's background would otherwise loop
-    chunks += [silence_bytes(fmt, chunk_bytes(fmt, chunk_ms))] * TRAILING_SILENCE_CHUNKS
+    wire = audio if fmt is original_fmt else to_wire(from_wire(audio, original_fmt), original_fmt.rate_hz, fmt)
+    recorded = min(len(appends), len(split_chunks(wire, fmt, chunk_ms)))
+    wire = wire[:recorded * chunk_bytes(fmt, chunk_ms)]
+    wire += silence_bytes(fmt, chunk_bytes(fmt, chunk_ms) * TRAILING_SILENCE_CHUNKS)
+    clip = wire_clip("bundle", wire, fmt, chunk_ms, dialect, segments_ms=[])
     last_turn = appends[-1].get("turn") if appends else None
-    messages = tuple(encode(make_event(Kind.INPUT_AUDIO_APPEND, dialect, audio=text)).encode("utf-8")
-                     for text in chunks_base64(chunks))
-    return Clip(name="bundle", messages=messages, sha1=tuple(hashlib.sha1(c).hexdigest() for c in chunks),
-                speech=tuple(bool(r.get("speech")) for r in appends[:recorded]) + (False,) * TRAILING_SILENCE_CHUNKS,
-                chunk_bytes=max((len(c) for c in chunks), default=0), chunk_ms=chunk_ms,
-                turns=tuple(r.get("turn") for r in appends[:recorded]) + (last_turn,) * TRAILING_SILENCE_CHUNKS)
+    return replace(clip, speech=tuple(bool(r.get("speech")) for r in appends[:recorded]) + clip.speech[recorded:],
+                   turns=tuple(r.get("turn") for r in appends[:recorded]) + (last_turn,) * (len(clip) - recorded))
 
 
 def session_config(trace: Trace, fmt: AudioFormat) -> SessionConfig:

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from harness.client.clips import noise_clip, silence_turn_clip, utterance_clip
 from harness.client.driver import Session
@@ -57,6 +57,8 @@ from harness.scenarios.base import VAD_PARAMS, corpus_of, pick_utterances, sessi
 from harness.scenarios.conversation import run_manual, run_plain, run_silence
 from harness.scenarios.interruptions import run_barge_in, run_client_cancel, run_noisy_playback
 from harness.scenarios.tools import TOOLS, run_function_call
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -183,13 +185,13 @@ def run_scenario(spec: SessionSpec, stop: threading.Event | None = None,
                          turns=session.turns_started, turns_ok=session.turns_ok, error=session.error)
 
 
-def run_sessions(specs: Sequence[SessionSpec], stop: threading.Event | None = None,
-                 on_turn_end: Callable[[int], None] | None = None) -> list[SessionResult]:
-    """Run every spec at once, one thread each (greenlets under gevent); results in spec order."""
-    results: list[SessionResult | None] = [None] * len(specs)
+def run_each(specs: Sequence[SessionSpec], runner: Callable[[SessionSpec], T]) -> list[T | None]:
+    """`runner(spec)` for every spec at once, one thread each (greenlets under gevent); results in
+    spec order, None where the runner raised."""
+    results: list[T | None] = [None] * len(specs)
 
     def one(index: int, spec: SessionSpec) -> None:
-        results[index] = run_scenario(spec, stop, on_turn_end)
+        results[index] = runner(spec)
 
     threads = [threading.Thread(target=one, args=(i, s), name=f"caller-{s.session_id}", daemon=True)
                for i, s in enumerate(specs)]
@@ -197,7 +199,13 @@ def run_sessions(specs: Sequence[SessionSpec], stop: threading.Event | None = No
         thread.start()
     for thread in threads:
         thread.join()
-    return [r for r in results if r is not None]
+    return results
 
 
-__all__ = ["SCENARIOS", "Scenario", "Setup", "preencode", "prepare", "run_scenario", "run_sessions", "scenario_named"]
+def run_sessions(specs: Sequence[SessionSpec], stop: threading.Event | None = None,
+                 on_turn_end: Callable[[int], None] | None = None) -> list[SessionResult]:
+    """Run every spec's scenario at once; results in spec order."""
+    return [r for r in run_each(specs, lambda spec: run_scenario(spec, stop, on_turn_end)) if r is not None]
+
+
+__all__ = ["SCENARIOS", "Scenario", "Setup", "preencode", "prepare", "run_each", "run_scenario", "run_sessions", "scenario_named"]
