@@ -126,6 +126,7 @@ class SansIOConnection:
 
     def _finish_handshake(self, deadline: float) -> None:
         protocol = self._protocol
+        accepted = False
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -141,11 +142,13 @@ class SansIOConnection:
                 if isinstance(event, Response):
                     if protocol.handshake_exc is not None:
                         raise ConnectFailed(f"handshake rejected: {protocol.handshake_exc}")
+                    accepted = True
                 else:   # frames that arrived in the same read as the response
                     text = self._collect(event)
                     if text is not None:
                         self._pending.append((t_ns, [text]))
-            if protocol.state is State.OPEN:
+            if protocol.state is State.OPEN or accepted:
+                # accepted, even if a close frame came in the same read: the session then sees it end
                 return
             if not data or protocol.state is State.CLOSED:
                 raise ConnectFailed("the server closed the connection during the handshake")
