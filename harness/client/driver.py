@@ -27,10 +27,13 @@ import websockets
 from harness.client.clips import Clip, silence_clip, utterance_clip
 from harness.client.connection import ConnectFailed, ConnectionLost, SansIOConnection
 from harness.client.pacer import AudioStream, get_pacer
-from harness.client.receiver import Incoming, Receiver, ResponseState
+from harness.client.playout import Player
+from harness.client.receiver import Incoming, Receiver
 from harness.client.spec import SessionSpec
 from harness.client.sync_connection import SyncConnection
 from harness.protocol import AudioFormat, Dialect, Event, Kind, encode, make_event, render_session_update
+from harness.metrics import TurnMeter
+from harness.protocol.responses import ResponseFacts
 from harness.trace import TraceRecorder, redact_url
 from harness.trace.scrub import SECRET_QUERY_KEYS
 
@@ -64,7 +67,7 @@ def _versions() -> dict[str, str]:
 
 class Session:
     def __init__(self, spec: SessionSpec, stop: threading.Event | None = None,
-                 on_turn_end: Callable[[int], None] | None = None, corpus_name: str = "") -> None:
+                 on_turn_end: Callable[[dict[str, Any]], None] | None = None, corpus_name: str = "") -> None:
         spec.check()
         self.spec = spec
         self.fmt = AudioFormat(spec.fmt)
@@ -78,7 +81,12 @@ class Session:
             "corpus": corpus_name, "scenario": spec.scenario, "scenario_params": dict(spec.scenario_params),
             "session_config": None, "chunk_ms": spec.chunk_ms, "rtf": spec.rtf, "versions": dict(_versions()),
             "lateness_limit_ms": spec.lateness_limit_ms, "jitter_ms": spec.jitter_ms,
-        })
+        }, lock=threading.Lock(), flush_lock=threading.Lock())
+        # The turn meter sees every record as it is written: a turn's record exists the moment
+        # its turn_end mark does, and the scenario asks it which response answers a turn.
+        self.meter = TurnMeter(self.rec.header)
+        self.rec.observer = self.meter.add
+        self._delivered = 0     # turn records handed to on_turn_end so far
         self.conn: SansIOConnection | SyncConnection | None = None
         self.receiver: Receiver | None = None
         self.stream: AudioStream | None = None
@@ -173,7 +181,8 @@ class Session:
                 thread.join(1.0)
         self._settle_players(final=True)
         self.reason = reason
-        self.rec.close(reason)
+        self.rec.close(reason)      # the footer: the meter records the turns still open
+        self._deliver_records()
 
     def __enter__(self) -> "Session":
         return self
@@ -243,6 +252,16 @@ class Session:
         assert self.stream is not None
         self.stream.set_background(clip or self.silence)
 
+    def _deliver_records(self) -> None:
+        """Hand the turn records the meter produced since last time to `on_turn_end` (here, in the
+        scenario's thread, not inside the record path of the pacer or receiver)."""
+        records = self.meter.records
+        while self._delivered < len(records):
+            record = records[self._delivered]
+            self._delivered += 1
+            if self.on_turn_end is not None:
+                self.on_turn_end(record)
+
     def _notify(self, what: str, turn: int | None, t_ns: int) -> None:
         self.inbox.put(Incoming(t_ns, local=what, turn=turn))
 
@@ -296,17 +315,21 @@ class Session:
             pass
 
     # -- responses and playout ---------------------------------------------------------------
-    def response(self, response_id: str | None) -> ResponseState | None:
+    def response(self, response_id: str | None) -> ResponseFacts | None:
+        """What the server said of this response so far (the meter's record of it)."""
+        return self.meter.index.log.get(response_id)
+
+    def player(self, response_id: str | None) -> Player | None:
+        """The caller's playback of this response's audio (None before any audio came)."""
         if self.receiver is None or response_id is None:
             return None
-        return self.receiver.responses.get(response_id)
+        return self.receiver.players.get(response_id)
 
     def stop_playout(self, response_id: str, at_ns: int, reason: str) -> float | None:
         """Stop the response's playback at `at_ns`; returns the played ms (None if never started)."""
-        state = self.response(response_id)
-        if state is None or not state.player.started or response_id in self._ended_players:
+        player = self.player(response_id)
+        if player is None or not player.started or response_id in self._ended_players:
             return None
-        player = state.player
         if player.end_ns is not None and player.audio_done and player.end_ns <= at_ns:
             return None     # already over: it ended on its own
         played = player.stop(at_ns)
@@ -318,8 +341,7 @@ class Session:
         soonest = 1 << 62
         if self.receiver is None:
             return soonest
-        for rid, state in list(self.receiver.responses.items()):
-            player = state.player
+        for rid, player in list(self.receiver.players.items()):
             if rid not in self._ended_players and player.audio_done and player.end_ns is not None:
                 soonest = min(soonest, player.end_ns)
         return soonest
@@ -329,8 +351,7 @@ class Session:
         if self.receiver is None:
             return None
         now = time.perf_counter_ns()
-        for rid, state in list(self.receiver.responses.items()):
-            player = state.player
+        for rid, player in list(self.receiver.players.items()):
             if rid in self._ended_players or not player.started or player.end_ns is None:
                 continue
             if player.audio_done and player.end_ns <= now:
@@ -352,10 +373,8 @@ class Session:
         self.open_turns.discard(turn)
         if status == "ok":
             self.turns_ok += 1
-        self.rec.mark("turn_end", turn=turn, status=status, **fields)
-        self.rec.flush()
-        if self.on_turn_end is not None:
-            self.on_turn_end(turn)
+        self.rec.mark("turn_end", turn=turn, status=status, **fields)   # the meter records the turn now
+        self._deliver_records()
 
     def timeout_turn(self, turn: int, waited_s: float, waiting_for: str) -> None:
         self.rec.mark("timeout", turn=turn, waited_ms=waited_s * 1000.0, waiting_for=waiting_for)

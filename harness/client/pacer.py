@@ -4,8 +4,9 @@ Each session owns an `AudioStream`: an endless run of chunks (queued utterances,
 background filler, silence by default, as a live microphone keeps sending). Chunk k of a stream
 is due at `t0 + k * chunk_ms / rtf`, computed in integers from the stream start, so the schedule
 never drifts however late individual sends are. The pacer keeps every stream in one heap by
-next deadline, sends everything due, and yields once per 1 ms slot so receive loops run even
-when it is behind (a pacer that never yields starves every receiver of the process).
+next deadline, sends everything due, sleeps until the next deadline (a new stream wakes it), and
+yields once per 1 ms slot of sending when it is behind, so receive loops run (a pacer that never
+yields starves every receiver of the process).
 
 Under Locust's gevent monkey-patching the pacer thread is a greenlet and `time.sleep` a
 cooperative sleep; elsewhere it is a daemon thread. It is created on first use (`get_pacer`),
@@ -305,8 +306,12 @@ class Pacer:
             delay_ns = self.step()
             if delay_ns is None:
                 self._wake.wait(1.0)
+            elif delay_ns <= 0:
+                self._sleep(0)      # behind: yield once per slot so receive loops run, then go on
             else:
-                self._sleep(min(delay_ns, SLOT_NS) / 1e9)   # sleep(0) when behind: yield once per slot
+                # Asleep until the next deadline, not in 1 ms slots: a new stream (`add` sets the
+                # event) wakes it at once, so its chunk 0 is not held back.
+                self._wake.wait(delay_ns / 1e9)
 
     def _ensure_thread(self) -> None:
         with self._start_lock:

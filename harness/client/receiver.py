@@ -1,22 +1,27 @@
-"""The receive loop of one connection: stamp, decode, check, record, account, hand over.
+"""The receive loop of one connection: stamp, decode, check, record, play, hand over.
 
 For every frame: the arrival is stamped right after the socket read (in the connection), the
 text is decoded by `harness.protocol.decode_server`, checked against the client-side state
-tables (`ConnectionRules`, violations go into the trace), written to the trace, accounted in
-the per-response state (audio received, the playout model, function calls) and put in the
-session's inbox for the scenario. Nothing here blocks except the socket read, so the loop is
-one greenlet under Locust and one thread elsewhere.
+tables (`ConnectionRules`, violations go into the trace) and written to the trace; writing it
+also feeds the session's turn meter, whose `ResponseLog` is the one record of what the server
+said about each response. Here only the caller's own loudspeaker is kept (a `Player` per
+response), and the event goes to the session's inbox for the scenario. Nothing here blocks
+except the socket read, so the loop is one greenlet under Locust and one thread elsewhere.
+
+Audio deltas are the bulk of what arrives: their trace record is built directly (the payload's
+size from its base64 length, no decode), never by walking the event.
 """
 
 from __future__ import annotations
 
 import queue
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from harness.client.connection import ConnectionLost
 from harness.client.playout import Player
 from harness.protocol import AudioFormat, ConnectionRules, Dialect, Event, Kind, RemoteProtocolError, decode_server
+from harness.trace.vocabulary import Mark
 
 
 @dataclass
@@ -32,26 +37,6 @@ class Incoming:
     @property
     def kind(self) -> Kind | None:
         return self.event.kind if self.event is not None else None
-
-
-@dataclass
-class ResponseState:
-    """What the caller knows about one response, updated by the receive loop."""
-
-    id: str
-    created_ns: int
-    player: Player
-    done_ns: int | None = None
-    status: str | None = None
-    reason: str | None = None
-    audio_ms: float = 0.0
-    first_audio_ns: int | None = None
-    audio_done: bool = False
-    function_calls: list[dict[str, Any]] = field(default_factory=list)   # args-done fields + received_ns
-
-    @property
-    def done(self) -> bool:
-        return self.done_ns is not None
 
 
 def b64_decoded_len(text: str) -> int:
@@ -72,7 +57,7 @@ class Receiver:
         self._bytes_per_ms = fmt.bytes_per_ms
         self._jitter_ms = jitter_ms
         self.rules = ConnectionRules(perspective="client", dialect=dialect)
-        self.responses: dict[str, ResponseState] = {}
+        self.players: dict[str, Player] = {}
         self.lost: ConnectionLost | None = None
         self.running = True
 
@@ -97,9 +82,9 @@ class Receiver:
         finally:
             self.running = False
             lost = self.lost
+            if lost is not None:   # recorded before the session hears of it: its turns end after
+                self._rec.mark(Mark.CLOSE, code=lost.code, reason=lost.reason, by=lost.by)
             self._inbox.put(Incoming(0, local="closed"))
-            if lost is not None:
-                self._rec.mark("close", code=lost.code, reason=lost.reason, by=lost.by)
 
     def handle(self, t_ns: int, text: str) -> Event | None:
         rec = self._rec
@@ -108,11 +93,18 @@ class Receiver:
         except RemoteProtocolError as exc:
             rec.violation(t_ns, "decodable_event", "remote", exc.message, None)
             return None
-        wire = event.to_dict()
-        rec.recv(t_ns, event.type, event.kind.value, wire, self._bytes_per_ms)
+        kind = event.kind
+        delta = event.fields.get("delta") if kind is Kind.OUTPUT_AUDIO_DELTA else None
+        if isinstance(delta, str):
+            ms = b64_decoded_len(delta) / self._bytes_per_ms
+            fields = {**event.fields, "delta": {"bytes": b64_decoded_len(delta), "ms": ms}}
+            rec.recv(t_ns, event.type, kind.value, {"type": event.type, **fields}, scrubbed=True)
+        else:
+            ms = 0.0
+            rec.recv(t_ns, event.type, kind.value, event.to_dict(), self._bytes_per_ms)
         for v in self.rules.observe(event, sent=False):
             rec.violation(t_ns, v.rule, v.side, v.message, v.event_type)
-        self._account(t_ns, event)
+        self._account(t_ns, event, ms)
         self._inbox.put(Incoming(t_ns, event))
         return event
 
@@ -121,44 +113,35 @@ class Receiver:
         for v in self.rules.observe(event, sent=True):
             self._rec.violation(t_ns, v.rule, v.side, v.message, v.event_type)
 
-    def _account(self, t_ns: int, event: Event) -> None:
+    def _account(self, t_ns: int, event: Event, ms: float) -> None:
+        """The caller's loudspeaker: each response's audio arrivals, playout start and underruns."""
         kind = event.kind
         if kind is Kind.OUTPUT_AUDIO_DELTA:
-            state = self._response(event.get("response_id"), t_ns)
-            delta = event.get("delta")
-            ms = b64_decoded_len(delta) / self._bytes_per_ms if isinstance(delta, str) else 0.0
-            state.audio_ms += ms
-            player = state.player
-            if player.stopped_ns is not None:
+            player = self._player(event.get("response_id"))
+            if player is None or player.stopped_ns is not None:
                 return
-            if state.first_audio_ns is None:
-                state.first_audio_ns = t_ns
+            if not player.arrivals:
                 player.item_id = event.get("item_id")
             gap = player.add(t_ns, ms)
             if len(player.arrivals) == 1:
-                self._rec.mark("playout_start", player.start_ns, response_id=state.id, item_id=player.item_id)
+                self._rec.mark(Mark.PLAYOUT_START, player.start_ns, response_id=player.response_id,
+                               item_id=player.item_id)
             if gap is not None:
-                self._rec.mark("underrun", gap.t_ns, response_id=state.id, ms=gap.ms)
-        elif kind is Kind.RESPONSE_CREATED:
-            self._response((event.get("response") or {}).get("id"), t_ns)
+                self._rec.mark(Mark.UNDERRUN, gap.t_ns, response_id=player.response_id, ms=gap.ms)
         elif kind is Kind.OUTPUT_AUDIO_DONE:
-            state = self._response(event.get("response_id"), t_ns)
-            state.audio_done = state.player.audio_done = True
-        elif kind is Kind.FUNCTION_CALL_ARGUMENTS_DONE:
-            self._response(event.get("response_id"), t_ns).function_calls.append({**event.fields, "received_ns": t_ns})
+            self._audio_over(event.get("response_id"))
         elif kind is Kind.RESPONSE_DONE:
-            body = event.get("response") or {}
-            state = self._response(body.get("id"), t_ns)
-            state.done_ns = t_ns
-            state.status = body.get("status")
-            details = body.get("status_details") or {}
-            state.reason = details.get("reason") if isinstance(details, dict) else None
-            state.audio_done = state.player.audio_done = True
+            self._audio_over((event.get("response") or {}).get("id"))
 
-    def _response(self, response_id: Any, t_ns: int) -> ResponseState:
-        key = str(response_id) if response_id is not None else "?"
-        state = self.responses.get(key)
-        if state is None:
-            state = ResponseState(key, t_ns, Player(key, jitter_ms=self._jitter_ms))
-            self.responses[key] = state
-        return state
+    def _audio_over(self, response_id: Any) -> None:
+        player = self._player(response_id)
+        if player is not None:
+            player.audio_done = True
+
+    def _player(self, response_id: Any) -> Player | None:
+        if not isinstance(response_id, str):
+            return None
+        player = self.players.get(response_id)
+        if player is None:
+            player = self.players[response_id] = Player(response_id, jitter_ms=self._jitter_ms)
+        return player

@@ -102,3 +102,7 @@ class SessionResult:
     turns: int            # turns started
     turns_ok: int = 0
     error: str | None = None
+    records: list[dict[str, Any]] = field(default_factory=list)   # turn records, measured live
+    lateness: dict[str, Any] = field(default_factory=dict)        # send lateness summary (10 us buckets)
+    connect_failed: bool = False
+    measure_error: str | None = None    # the live meter failed (a bug): records must come from the trace

@@ -2,11 +2,14 @@
 
 Nothing is opened at import time (`--processes` forks after importing the locustfile): the
 settings, corpus and pre-encoded audio are prepared in `init`/`test_start`, in each process.
-A user runs whole sessions in a loop (`harness.scenarios.run_scenario`); when one ends, its
-trace is measured (`harness.metrics.turns_from_trace`), one Locust request event is fired per
-headline metric per turn (never per audio chunk), and the exact records go to the record sink
-(a per-worker file, and batches shipped to the master). The master (or the single local
-process) writes the run directory in `quitting` and sets the process exit code.
+A user runs whole sessions in a loop (`harness.scenarios.run_scenario`). Each turn's record is
+produced by the session's turn meter the moment the turn ends; that record is what Locust's
+request events show (one per headline metric per turn, never per audio chunk), and when the
+session ends its records and its send-lateness summary go to the record sink (a per-worker file,
+and batches shipped to the master). Nothing re-reads a trace while the run goes on: a session
+that ended without its records (Locust killed the user mid-session) is measured from its trace
+when the run is assembled. The master (or the single local process) writes the run directory in
+`quitting` and sets the process exit code.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import threading
 import time
 from typing import Any
 
-import gevent
 from locust import User, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
@@ -25,9 +27,8 @@ from harness.client import SessionSpec
 from harness.load.finalize import finalize_run, run_info, summary_table
 from harness.load.options import LoadSettings, add_harness_options
 from harness.load.records import SESSIONS_KEY, SHIP_KEY, RecordSink, append_rows
-from harness.metrics import turns_from_trace
 from harness.scenarios import preencode, run_scenario
-from harness.trace import flush_all, read_trace, redact_url
+from harness.trace import flush_all, redact_url
 
 log = logging.getLogger("harness.load")
 
@@ -147,12 +148,6 @@ def _quitting(environment: Any, **_: Any) -> None:
     environment.process_exit_code = summary["exit_code"]
 
 
-def _measure(trace_path: Any) -> tuple[list[dict[str, Any]], bool, Any]:
-    trace = read_trace(trace_path)
-    connect_failed = any(r.get("mark") == "connect_failed" for r in trace.records)
-    return turns_from_trace(trace), connect_failed, trace.header.get("session_id")
-
-
 class RealtimeUser(User):
     """One simulated caller: runs Realtime sessions back to back until the test stops."""
 
@@ -177,7 +172,7 @@ class RealtimeUser(User):
         result = None
         spec = _spec(settings, self._scenario(), session_id)
         try:
-            result = run_scenario(spec, stop=RUN.stop, on_turn_end=lambda turn: self._live(spec, turn, users))
+            result = run_scenario(spec, stop=RUN.stop, on_turn_end=lambda record: self._live(record, users))
         finally:
             self._record(spec, result, users)
         if RUN.stop.is_set() or result is None:
@@ -186,32 +181,32 @@ class RealtimeUser(User):
             time.sleep(0.5)  # a failing target: no busy loop of reconnects
 
     def _record(self, spec: SessionSpec, result: Any, users: int | None) -> None:
-        if not spec.trace_path().exists():
+        """Hand the session's records (measured as it ran) and its lateness summary to the sink.
+
+        A session that ended by an exception Locust raised into it (its user killed at the stop)
+        has no result: its trace, flushed as it went, is measured when the run is assembled.
+        """
+        if result is None or result.measure_error:
+            if result is not None:
+                log.error("harness: session %s: live measurement failed (%s); measured from its trace at the end",
+                          spec.session_id, result.measure_error)
             return
-        # Parsing a trace and measuring it takes tens of ms of CPU: done in a real OS thread, the
-        # interpreter's switch interval hands the GIL back to the pacer every few ms, where in
-        # this greenlet it would hold every caller of the process for the whole computation.
-        records, connect_failed, session_id = gevent.get_hub().threadpool.apply(_measure, (spec.trace_path(),))
+        records = result.records
         for record in records:
-            record["users"] = users
-        if connect_failed:
+            record.setdefault("users", users)
+        if result.connect_failed:
             self.environment.events.request.fire(request_type="realtime", name="connect", response_time=0,
-                                                 response_length=0, exception=TurnFailure(
-                                                     getattr(result, "error", None) or "connect failed"))
-        session = {"session_id": session_id, "reason": getattr(result, "reason", "killed"), "turns": len(records),
-                   "connect_failed": connect_failed, "error": getattr(result, "error", None)}
+                                                 response_length=0, exception=TurnFailure(result.error or "connect failed"))
+        session = {"session_id": spec.session_id, "reason": result.reason, "turns": len(records),
+                   "connect_failed": result.connect_failed, "error": result.error, "lateness": result.lateness}
         assert RUN.sink is not None
         RUN.sink.add(records, session, ship=isinstance(self.environment.runner, WorkerRunner))
-        self._watch_target(connect_failed, result)
+        self._watch_target(result.connect_failed, result)
 
-    def _live(self, spec: SessionSpec, turn: int, users: int | None) -> None:
-        """Fire the finished turn's request events now, for Locust's live stats (the trace is
-        flushed at every turn end). The records written to the run directory are measured again
-        when the session ends, when later events (a barge-in's next turn) are known."""
-        records, _, _ = gevent.get_hub().threadpool.apply(_measure, (spec.trace_path(),))
-        for record in records:
-            if record.get("turn") == turn:
-                self._fire(record)
+    def _live(self, record: dict[str, Any], users: int | None) -> None:
+        """A turn just ended: its record (the one the run directory keeps) goes to Locust's stats."""
+        record["users"] = users
+        self._fire(record)
 
     def _fire(self, record: dict[str, Any]) -> None:
         fire = self.environment.events.request.fire

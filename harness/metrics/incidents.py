@@ -20,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.metrics.session_index import NS_PER_MS, ResponseFacts, SessionIndex
+from harness.metrics.session_index import NS_PER_MS, SessionIndex
+from harness.protocol.responses import ResponseFacts
+from harness.trace.vocabulary import Mark, Reason
 
 STALL_LIMIT_MS = 1000.0
 CUT_SHORT_MS_PER_CHAR = 30.0
@@ -44,7 +46,7 @@ def _rel_ms(t_ns: int | None, origin_ns: int) -> float | None:
 
 def _speech_cause(ix: SessionIndex, r: ResponseFacts, before_ns: int, expect: str | None,
                   origin_ns: int, how: str) -> Incident | None:
-    started = [rec for rec in ix.recvs if rec.get("kind") == "speech_started" and rec["t_ns"] <= before_ns
+    started = [rec for rec in ix.recvs("speech_started") if rec["t_ns"] <= before_ns
                and (r.created_ns is None or rec["t_ns"] >= r.created_ns)]
     trigger = started[-1] if started else None
     audio_start_ms = (trigger.get("event") or {}).get("audio_start_ms") if trigger else None
@@ -88,16 +90,16 @@ def classify_response(ix: SessionIndex, r: ResponseFacts, expect: str | None, or
     if r.status == "failed" or r.server_errors:
         return Incident("failed", r.id, {**base, "errors": r.server_errors[:3]})
     if r.status is None:
-        footer = ix.trace.footer or {}
-        # A trace still being written (live measurement) or cut by our own kill has no footer:
-        # an unfinished response there is not the target's doing.
-        if ix.close_ns is not None or footer.get("reason") in ("closed", "error"):
-            if footer.get("reason") == "stopped":
+        footer = ix.footer or {}
+        # A trace still being written (a turn measured live) or cut by our own kill has no
+        # footer and no close: an unfinished response there is not the target's doing.
+        if ix.close_ns is not None or footer.get("reason") in (Reason.CLOSED, Reason.ERROR):
+            if footer.get("reason") == Reason.STOPPED:
                 return None
             return Incident("disconnected", r.id, {**base, "closed_ms": _rel_ms(ix.close_ns, origin_ns),
                                                    "trace_end": footer.get("reason", "torn")})
         return None
-    stops = [m for m in ix.marks if m.get("mark") == "playout_stop" and m.get("response_id") == r.id
+    stops = [m for m in ix.marks_named(Mark.PLAYOUT_STOP) if m.get("response_id") == r.id
              and m.get("reason") == "barge_in"]
     if stops:
         return _speech_cause(ix, r, stops[0]["t_ns"], expect, origin_ns, "playout cut by speech_started")

@@ -15,12 +15,12 @@ from typing import Any, Iterable
 import numpy as np
 
 from harness.metrics.incidents import CAUSES
+from harness.metrics.record import STATUSES
 
 METRICS = ("ttfa_ms", "ttfa_from_commit_ms", "vad_stop_ms", "vad_commit_ms", "vad_end_error_ms",
            "response_done_ms", "cancel_ack_ms", "cancel_leak_ms", "barge_in_ms", "truncate_ack_ms",
            "tool_args_ms", "tool_roundtrip_ms", "underrun_count", "underrun_ms", "audio_ms",
            "send_lateness_p99_ms")
-STATUSES = ("ok", "timeout", "error", "invalid_pacing", "stopped")
 GROUP_BY = ("scenario", "format", "dialect", "utterance")
 PERCENTILES = (50, 90, 95, 99)
 

@@ -1,16 +1,14 @@
-"""Turn segmentation and the per-turn record (docs/contracts.md section 5; DESIGN.md section 4).
+"""The per-turn record (docs/contracts.md section 5; DESIGN.md section 4), produced as a session runs.
 
-A turn starts at the caller's `turn_start` mark. Its user item is found by id: in server-VAD
-mode the first `speech_started` after the turn's speech began to be sent (its `item_id` U, then
-the `speech_stopped` and `committed` for U); in manual mode the first `committed` after the
-turn's `commit_sent`. The response answering it is the first response created after that
-commit and after the caller finished sending the utterance (manual: after the turn's
-`response_create_sent`) that no earlier turn claimed. When that
-response only calls a tool, the follow-up response (created after the turn's own
-`response_create_sent` following `function_output_sent`) carries the answer audio, so
-`ttfa_ms` is measured to the first audio delta of either.
+`TurnMeter` is fed a session's trace records in order (`add`); a turn's record is built the
+moment its `turn_end` mark arrives, from what the session had recorded by then, and the turns
+still open when the footer arrives get theirs then (`stopped` when the run stopped them). The
+caller's live session feeds its meter every record it writes; offline, `turns_from_trace` feeds
+a trace file's records to a new meter: both produce the same records, field for field.
 
-Choices the design leaves open (also in the README's metrics section):
+Which user item and which response belong to a turn is decided by `metrics.matcher` (the same
+matcher the scenarios ask while they run). Choices the design leaves open (also in the README's
+metrics section):
 - `vad_end_error_ms` subtracts the session's `silence_duration_ms` from the server's
   `audio_end_ms`, because the protocol documents `audio_end_ms` as including the silence window.
 - VAD verdict: `early` when the server's end of speech is more than 100 ms before the true
@@ -18,22 +16,26 @@ Choices the design leaves open (also in the README's metrics section):
   than 300 ms after it, `missed` when no commit came, else `ok`.
 - A turn the run stopped before it could finish gets status `stopped`; it stays in the turn
   count but has no latencies (it neither succeeded nor timed out).
+- A turn's send lateness covers the appends of that turn sent before its end.
+- Responses nobody asked for (a false trigger during silence) go to the first turn that ends
+  after they are done (or the session's end).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from harness.metrics.incidents import classify_turn
-from harness.metrics.session_index import NS_PER_MS, ResponseFacts, SessionIndex, index_session
+from harness.metrics.matcher import TurnMatcher, TurnState
+from harness.metrics.record import LATENCY_COLUMNS, Status, VadVerdict
+from harness.metrics.session_index import NS_PER_MS, SessionIndex
+from harness.protocol.responses import ResponseFacts
 from harness.trace import Trace, iter_trace_files, read_trace
+from harness.trace.vocabulary import Mark, Rec, Reason
 
-LATENCY_COLUMNS = ("ttfa_ms", "ttfa_from_commit_ms", "vad_stop_ms", "vad_commit_ms", "vad_end_error_ms",
-                   "response_done_ms", "cancel_ack_ms", "cancel_leak_ms", "barge_in_ms", "truncate_ack_ms",
-                   "tool_args_ms", "tool_roundtrip_ms", "underrun_count", "underrun_ms")
 EARLY_TOLERANCE_MS = 100.0
 LATE_TOLERANCE_MS = 300.0
 
@@ -44,136 +46,137 @@ def _ms(later_ns: int | None, earlier_ns: int | None) -> float | None:
     return (later_ns - earlier_ns) / NS_PER_MS
 
 
+def _t(record: dict[str, Any] | None) -> int | None:
+    return None if record is None else int(record["t_ns"])
+
+
 def _field(record: dict[str, Any] | None, name: str) -> Any:
     return None if record is None else (record.get("event") or {}).get(name)
 
 
-class _TurnBuilder:
-    def __init__(self, index: SessionIndex) -> None:
-        self.index = index
-        self.header = index.trace.header
-        self.claimed: set[str] = set()
-        self.starts = sorted(index.marks_named("turn_start"), key=lambda m: m["t_ns"])
+class TurnMeter:
+    """Turn records of one session, from its records fed in order."""
 
-    def build(self) -> list[dict[str, Any]]:
-        built = []
-        for position, start in enumerate(self.starts):
-            next_ns = self.starts[position + 1]["t_ns"] if position + 1 < len(self.starts) else None
-            built.append((start, next_ns, *self.turn(start, next_ns)))
-        rows = []
-        for start, next_ns, row, responses in built:
-            # Responses nobody asked for (a false trigger during silence, a noise-committed turn)
-            # belong to the turn during which they were created.
-            strays = [f for rid, f in self.index.responses.items() if rid not in self.claimed
-                      and f.created_ns is not None and f.created_ns >= start["t_ns"]
-                      and (next_ns is None or f.created_ns < next_ns)]
-            incident = classify_turn(self.index, start, [*responses, *strays])
-            row["incident"] = incident.cause if incident else None
-            row["incident_evidence"] = incident.evidence if incident else None
-            rows.append(row)
-        return rows
+    def __init__(self, header: dict[str, Any] | None = None,
+                 on_record: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.index = SessionIndex(header or {})
+        self.matcher = TurnMatcher(self.index)
+        self.records: list[dict[str, Any]] = []
+        self.on_record = on_record
+        self._emitted: set[Any] = set()
+        self._credited: set[str] = set()    # strays already charged to a turn
 
-    # -- matching -----------------------------------------------------------------------------
-    def _user_item(self, turn: int, start: dict[str, Any], next_ns: int | None) -> tuple[dict | None, dict | None, dict | None]:
-        ix = self.index
-        commit_sent = ix.first_mark("commit_sent", turn)
-        if commit_sent is not None:
-            committed = next(iter(ix.recv_after("committed", commit_sent["t_ns"])), None)
-            return None, None, committed
-        # From the turn's first chunk, not from `speech_start_sent`: a server can date and send
-        # speech_started a few ms before the caller's computed send time of the onset sample.
-        started = next(iter(ix.recv_after("speech_started", start["t_ns"], next_ns)), None)
-        if started is None:
-            return None, None, None
-        item_id = _field(started, "item_id")
-        stopped = next((r for r in ix.recv_after("speech_stopped", started["t_ns"])
-                        if _field(r, "item_id") == item_id), None)
-        committed = next((r for r in ix.recv_after("committed", started["t_ns"])
-                          if _field(r, "item_id") == item_id), None)
-        return started, stopped, committed
+    @property
+    def header(self) -> dict[str, Any]:
+        return self.index.header
 
-    def _next_response(self, after_ns: int) -> ResponseFacts | None:
-        for rid in self.index.response_order:
-            facts = self.index.responses[rid]
-            if rid in self.claimed or facts.created_ns is None or facts.created_ns < after_ns:
-                continue
-            self.claimed.add(rid)
-            return facts
-        return None
+    def add(self, record: dict[str, Any]) -> None:
+        self.index.add(record)
+        self.matcher.add(record)
+        kind = record.get("rec")
+        if kind == Rec.MARK and record.get("mark") == Mark.TURN_END:
+            state = self.matcher.turns.get(record.get("turn"))
+            if state is not None:
+                self._emit(state)
+        elif kind == Rec.FOOTER:
+            for state in self.matcher.order:
+                self._emit(state)
+
+    def answer(self, turn: Any) -> ResponseFacts | None:
+        return self.matcher.answer(turn)
+
+    def follow(self, turn: Any) -> ResponseFacts | None:
+        return self.matcher.follow(turn)
+
+    def _emit(self, state: TurnState) -> None:
+        if state.turn in self._emitted:
+            return
+        self._emitted.add(state.turn)
+        row = self._row(state)
+        self.records.append(row)
+        if self.on_record is not None:
+            self.on_record(row)
 
     # -- one turn -------------------------------------------------------------------------------
-    def turn(self, start: dict[str, Any], next_ns: int | None) -> tuple[dict[str, Any], list[ResponseFacts]]:
-        ix, turn = self.index, start.get("turn")
-        speech_end = ix.first_mark("speech_end_sent", turn)
-        end_ns = speech_end["t_ns"] if speech_end else None
-        started, stopped, committed = self._user_item(turn, start, next_ns)
-        # Manual turns are answered after the caller's own response.create; VAD turns after the
-        # commit (a later response.create of the turn is a tool's follow-up).
-        create_sent = ix.first_mark("response_create_sent", turn) if ix.first_mark("commit_sent", turn) else None
-        anchor = create_sent["t_ns"] if create_sent else (committed["t_ns"] if committed else None)
-        if anchor is not None and not create_sent and end_ns is not None:
-            # A response created while the caller was still speaking answers a fragment (a VAD
-            # that ended the turn at a pause); the caller's answer comes after its speech ended.
-            anchor = max(anchor, end_ns)
-        answer = self._next_response(anchor) if anchor is not None else None
-        responses = [answer] if answer is not None else []
-        output_sent = ix.first_mark("function_output_sent", turn)
-        if answer is not None and output_sent is not None:
-            follow_create = next((m for m in ix.marks_named("response_create_sent", turn)
-                                  if m["t_ns"] >= output_sent["t_ns"]), None)
-            follow = self._next_response(follow_create["t_ns"]) if follow_create else None
-            if follow is not None:
-                responses.append(follow)
-        first_commit = committed
-        committed, stopped = self._final_commit(committed, stopped, answer, next_ns)
+    def _responses(self, state: TurnState) -> list[ResponseFacts]:
+        log = self.index.log
+        return [r for r in (log.get(state.answer), log.get(state.follow)) if r is not None]
+
+    def _strays(self, state: TurnState) -> list[ResponseFacts]:
+        """Unclaimed responses created before the next turn began, not yet charged to a turn."""
+        ix, out = self.index, []
+        closed = ix.close_ns is not None or ix.footer is not None
+        for rid in ix.response_order:
+            facts = ix.responses[rid]
+            if rid in self.matcher.claimed or rid in self._credited or facts.created_ns is None:
+                continue
+            if state.next_start_ns is not None and facts.created_ns >= state.next_start_ns:
+                continue
+            if facts.done or closed:
+                self._credited.add(rid)
+                out.append(facts)
+        return out
+
+    def _row(self, state: TurnState) -> dict[str, Any]:
+        ix, header, turn, start = self.index, self.index.header, state.turn, state.start
+        end_ns = _t(state.speech_end)
+        manual = state.manual
+        started, stopped = (None, None) if manual else (state.started, state.stopped)
+        answer = self.index.log.get(state.answer)
+        responses = self._responses(state)
+        first_commit = state.committed
+        committed, stopped = self._final_commit(first_commit, stopped, answer, state.next_start_ns)
         audio_responses = [r for r in responses if r.first_audio_ns is not None]
         first_audio_ns = audio_responses[0].first_audio_ns if audio_responses else None
-        commit_ns = committed["t_ns"] if committed else None
-        manual_commit = ix.first_mark("commit_sent", turn)
-        true_end_input_ms = speech_end.get("input_ms") if speech_end else None
+        commit_ns = _t(committed)
+        commit_sent_ns = _t(state.commit_sent)
         row: dict[str, Any] = {
-            "run_id": self.header.get("run_id"), "session_id": self.header.get("session_id"),
-            "worker": self.header.get("worker"), "turn": turn, "scenario": self.header.get("scenario"),
-            "utterance": start.get("utterance"), "format": self.header.get("format"),
-            "dialect": self.header.get("dialect"), "target": self.header.get("target"),
-            "t_start_ns": start["t_ns"], "t_wall_s": self._wall_s(start["t_ns"]), "users": self.header.get("users"),
+            "run_id": header.get("run_id"), "session_id": header.get("session_id"),
+            "worker": header.get("worker"), "turn": turn, "scenario": header.get("scenario"),
+            "utterance": start.get("utterance"), "format": header.get("format"),
+            "dialect": header.get("dialect"), "target": header.get("target"),
+            "t_start_ns": start["t_ns"], "t_wall_s": self._wall_s(start["t_ns"]), "users": header.get("users"),
             "response_id": answer.id if answer else None,
             "response_status": answer.status if answer else None, "response_reason": answer.reason if answer else None,
             "ttfa_ms": _ms(first_audio_ns, end_ns),
-            "ttfa_from_commit_ms": _ms(first_audio_ns, manual_commit["t_ns"] if manual_commit else commit_ns),
-            "vad_stop_ms": _ms(stopped["t_ns"] if stopped else None, end_ns),
-            "vad_commit_ms": None if manual_commit else _ms(commit_ns, end_ns),
+            "ttfa_from_commit_ms": _ms(first_audio_ns, commit_sent_ns if manual else commit_ns),
+            "vad_stop_ms": _ms(_t(stopped), end_ns),
+            "vad_commit_ms": None if manual else _ms(commit_ns, end_ns),
             "response_done_ms": _ms(responses[-1].done_ns if responses else None, end_ns),
             "tool_args_ms": _ms(answer.function_args_done_ns if answer else None, end_ns),
             "tool_roundtrip_ms": _ms(responses[1].first_audio_ns if len(responses) > 1 else None,
-                                     output_sent["t_ns"] if output_sent else None),
+                                     _t(state.output_sent)),
             "audio_ms": sum(r.audio_ms for r in responses) if responses else None,
             "transcript": " ".join(r.text for r in responses if r.text) or None,
             "expected_interruption": start.get("expect") in ("cancel", "barge_in"),
         }
-        row.update(self._vad_accuracy(stopped, committed, first_commit, true_end_input_ms, end_ns,
-                                      manual_commit is not None))
-        row.update(self._interruptions(turn, answer, next_ns))
+        true_end_input_ms = state.speech_end.get("input_ms") if state.speech_end else None
+        row.update(self._vad_accuracy(stopped, committed, first_commit, true_end_input_ms, end_ns, manual))
+        row.update(self._interruptions(state, answer))
         row.update(self._playout(responses))
         row.update(self._lateness(turn))
-        row["violations"] = sum(1 for v in ix.violations
-                                if v["t_ns"] >= start["t_ns"] and (next_ns is None or v["t_ns"] < next_ns))
-        row["status"] = self._status(turn, answer, start.get("expect"))
-        if row["status"] == "invalid_pacing":
+        next_ns = state.next_start_ns
+        row["violations"] = sum(1 for t in ix.violation_times if t >= state.start_ns and (next_ns is None or t < next_ns))
+        row["status"] = self._status(turn, answer, start.get("expect")).value
+        if row["status"] == Status.INVALID_PACING:
             # The caller itself ran late: its timings of this turn are not trusted and never
             # silently counted (the trace keeps every event; the lateness columns say why).
             for name in LATENCY_COLUMNS:
                 row[name] = None
-        return row, responses
+        incident = classify_turn(ix, start, [*responses, *self._strays(state)])
+        row["incident"] = incident.cause if incident else None
+        row["incident_evidence"] = incident.evidence if incident else None
+        return row
 
     def _wall_s(self, t_ns: int) -> float | None:
-        clock = self.header.get("clock") or {}
+        clock = self.index.header.get("clock") or {}
         if "wall_ns" not in clock or "mono_ns" not in clock:
             return None
-        return (clock["wall_ns"] + (t_ns - clock["mono_ns"])) / 1e9
+        return float((clock["wall_ns"] + (t_ns - clock["mono_ns"])) / 1e9)
 
-    def _final_commit(self, first: dict | None, stopped: dict | None, answer: ResponseFacts | None,
-                      next_ns: int | None) -> tuple[dict | None, dict | None]:
+    def _final_commit(self, first: dict[str, Any] | None, stopped: dict[str, Any] | None,
+                      answer: ResponseFacts | None, next_ns: int | None
+                      ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """The commit that led to the answer: the last one before it was created.
 
         A server VAD that ends the turn too early commits part of the utterance; the rest is
@@ -183,7 +186,7 @@ class _TurnBuilder:
         if first is None:
             return None, stopped
         until = answer.created_ns if answer is not None and answer.created_ns else next_ns
-        commits = [c for c in self.index.recv_after("committed", first["t_ns"], None)
+        commits = [c for c in self.index.recv_after("committed", first["t_ns"])
                    if until is None or c["t_ns"] <= until]
         final = commits[-1] if commits else first
         if final is first:
@@ -193,30 +196,31 @@ class _TurnBuilder:
                            if _field(r, "item_id") == item_id), stopped)
         return final, final_stop
 
-    def _vad_accuracy(self, stopped: dict | None, committed: dict | None, first_commit: dict | None,
-                      true_end_ms: float | None, end_ns: int | None, manual: bool) -> dict[str, Any]:
+    def _vad_accuracy(self, stopped: dict[str, Any] | None, committed: dict[str, Any] | None,
+                      first_commit: dict[str, Any] | None, true_end_ms: float | None, end_ns: int | None,
+                      manual: bool) -> dict[str, Any]:
         if manual:
             return {"vad_end_error_ms": None, "vad_verdict": None}
         if committed is None:
-            return {"vad_end_error_ms": None, "vad_verdict": "missed"}
+            return {"vad_end_error_ms": None, "vad_verdict": VadVerdict.MISSED.value}
         audio_end_ms = _field(stopped, "audio_end_ms")
         error = None
         if audio_end_ms is not None and true_end_ms is not None:
             error = float(audio_end_ms) - float(self.index.silence_duration_ms or 0.0) - float(true_end_ms)
         early_commit = end_ns is not None and first_commit is not None and first_commit["t_ns"] < end_ns
         if early_commit or (error is not None and error < -EARLY_TOLERANCE_MS):
-            verdict = "early"
+            verdict = VadVerdict.EARLY
         elif error is not None and error > LATE_TOLERANCE_MS:
-            verdict = "late"
+            verdict = VadVerdict.LATE
         else:
-            verdict = "ok"
-        return {"vad_end_error_ms": error, "vad_verdict": verdict}
+            verdict = VadVerdict.OK
+        return {"vad_end_error_ms": error, "vad_verdict": verdict.value}
 
-    def _interruptions(self, turn: int, answer: ResponseFacts | None, next_ns: int | None) -> dict[str, Any]:
-        ix = self.index
+    def _interruptions(self, state: TurnState, answer: ResponseFacts | None) -> dict[str, Any]:
+        ix, turn = self.index, state.turn
         out: dict[str, Any] = {"cancel_ack_ms": None, "cancel_leak_ms": None, "barge_in_ms": None,
                                "truncate_ack_ms": None}
-        cancel = ix.first_mark("cancel_sent", turn)
+        cancel = ix.first_mark(Mark.CANCEL_SENT, turn)
         if cancel is not None:
             rid = cancel.get("response_id") or (answer.id if answer else None)
             facts = ix.responses.get(rid) if rid else None
@@ -225,60 +229,69 @@ class _TurnBuilder:
             if facts is not None:
                 out["cancel_leak_ms"] = sum(ms for t, ms in zip(facts.delta_times_ns, facts.delta_ms)
                                             if t > cancel["t_ns"])
-        truncate = ix.first_mark("truncate_sent", turn)
+        truncate = ix.first_mark(Mark.TRUNCATE_SENT, turn)
         if truncate is not None:
             acked = next((r for r in ix.recv_after("item_truncated", truncate["t_ns"])
                           if _field(r, "item_id") == truncate.get("item_id")), None)
-            out["truncate_ack_ms"] = _ms(acked["t_ns"] if acked else None, truncate["t_ns"])
-        interrupter = next((m for m in ix.marks_named("speech_start_sent")
+            out["truncate_ack_ms"] = _ms(_t(acked), truncate["t_ns"])
+        next_ns = state.next_start_ns
+        interrupter = next((m for m in ix.marks_named(Mark.SPEECH_START_SENT)
                             if next_ns is not None and m["t_ns"] >= next_ns), None)
-        start = ix.first_mark("turn_start", turn)
-        if answer is not None and start is not None and start.get("expect") == "barge_in" and interrupter:
+        if answer is not None and state.start.get("expect") == "barge_in" and interrupter:
             stop_ns = None
             if answer.status == "cancelled" and answer.done_ns and answer.done_ns >= interrupter["t_ns"]:
                 stop_ns = answer.done_ns
             else:
-                stops = [m for m in ix.marks_named("playout_stop") if m.get("response_id") == answer.id]
+                stops = [m for m in ix.marks_named(Mark.PLAYOUT_STOP) if m.get("response_id") == answer.id]
                 stop_ns = stops[0]["t_ns"] if stops else None
             out["barge_in_ms"] = _ms(stop_ns, interrupter["t_ns"])
         return out
 
     def _playout(self, responses: list[ResponseFacts]) -> dict[str, Any]:
         ids = {r.id for r in responses}
-        if not any(m.get("response_id") in ids for m in self.index.marks_named("playout_start")):
+        if not any(m.get("response_id") in ids for m in self.index.marks_named(Mark.PLAYOUT_START)):
             return {"underrun_count": None, "underrun_ms": None}
-        underruns = [m for m in self.index.marks_named("underrun") if m.get("response_id") in ids]
+        underruns = [m for m in self.index.marks_named(Mark.UNDERRUN) if m.get("response_id") in ids]
         return {"underrun_count": len(underruns), "underrun_ms": float(sum(m.get("ms") or 0.0 for m in underruns))}
 
-    def _lateness(self, turn: int) -> dict[str, Any]:
-        lateness = np.array([(a["t_ns"] - a["sched_ns"]) / NS_PER_MS for a in self.index.appends
-                             if a.get("turn") == turn and a.get("sched_ns") is not None], dtype="float64")
-        if lateness.size == 0:
+    def _lateness(self, turn: Any) -> dict[str, Any]:
+        late_ns = self.index.lateness_by_turn.get(turn)
+        if not late_ns:
             return {"send_lateness_p50_ms": None, "send_lateness_p99_ms": None, "send_lateness_max_ms": None}
+        lateness = np.asarray(late_ns, dtype="float64") / NS_PER_MS
         p50, p99 = np.percentile(lateness, [50, 99])
         return {"send_lateness_p50_ms": float(p50), "send_lateness_p99_ms": float(p99),
                 "send_lateness_max_ms": float(lateness.max())}
 
-    def _status(self, turn: int, answer: ResponseFacts | None, expect: str | None) -> str:
+    def _status(self, turn: Any, answer: ResponseFacts | None, expect: str | None) -> Status:
         ix = self.index
-        end = ix.first_mark("turn_end", turn)
-        if end is None and (ix.trace.footer or {}).get("reason") == "stopped":
-            return "stopped"  # the run ended mid-turn: neither a success nor a timeout
-        if ix.first_mark("pacing_invalid", turn) is not None:
-            return "invalid_pacing"
-        if end is not None and end.get("status") in ("timeout", "error"):
-            return str(end["status"])
-        if ix.first_mark("timeout", turn) is not None:
-            return "timeout"
+        end = ix.first_mark(Mark.TURN_END, turn)
+        if end is None and (ix.footer or {}).get("reason") == Reason.STOPPED:
+            return Status.STOPPED
+        if ix.first_mark(Mark.PACING_INVALID, turn) is not None:
+            return Status.INVALID_PACING
+        if end is not None and end.get("status") in (Status.TIMEOUT, Status.ERROR):
+            return Status(end["status"])
+        if ix.first_mark(Mark.TIMEOUT, turn) is not None:
+            return Status.TIMEOUT
         if answer is not None and answer.status == "failed":
-            return "error"
+            return Status.ERROR
         if end is not None:
-            return "ok" if answer is not None or expect == "none" else "timeout"
-        return "error"  # the session ended (closed, error, killed) before the turn did
+            return Status.OK if answer is not None or expect == "none" else Status.TIMEOUT
+        return Status.ERROR  # the session ended (closed, error, killed) before the turn did
+
+
+def meter_trace(trace: Trace) -> TurnMeter:
+    """A meter fed a whole trace file (header, records, footer), as the live session fed its own."""
+    meter = TurnMeter(trace.header)
+    for record in trace.records:
+        meter.add(record)
+    meter.add(trace.footer if trace.footer is not None else {"rec": Rec.FOOTER.value, "t_ns": 0, "reason": "torn"})
+    return meter
 
 
 def turns_from_trace(trace: Trace) -> list[dict[str, Any]]:
-    return _TurnBuilder(index_session(trace)).build()
+    return sorted(meter_trace(trace).records, key=lambda r: (r["t_start_ns"], str(r["turn"])))
 
 
 def turns_from_dir(directory: str) -> list[dict[str, Any]]:

@@ -14,6 +14,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+try:    # about 3x faster than json on the caller's hot path (every received frame)
+    import orjson
+
+    _loads: Any = orjson.loads
+except ImportError:  # pragma: no cover - orjson is a dependency; json is the fallback
+    _loads = json.loads
+
 from harness.protocol.catalogue import CLIENT, SERVER
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.events import Event, classify
@@ -28,9 +35,10 @@ def _preview(text: str | bytes) -> str:
     return repr(shown) + ("..." if len(text) > _PREVIEW_CHARS else "")
 
 
-def _load(text: str | bytes, who: str) -> tuple[str, dict[str, Any]]:
+def _strict_load(text: str | bytes, who: str) -> Any:
+    """Decode with json, whose errors say what is wrong; only for frames orjson refused."""
     try:
-        obj = json.loads(text)
+        return json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RemoteProtocolError(
             f"{who} sent a frame that is not valid JSON ({exc}): {_preview(text)}", code="invalid_json"
@@ -38,6 +46,13 @@ def _load(text: str | bytes, who: str) -> tuple[str, dict[str, Any]]:
     except RecursionError:   # nesting deeper than the interpreter's stack: hostile or broken
         raise RemoteProtocolError(f"{who} sent JSON nested too deeply to decode: {_preview(text)}",
                                   code="invalid_json") from None
+
+
+def _load(text: str | bytes, who: str) -> tuple[str, dict[str, Any]]:
+    try:
+        obj = _loads(text)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        obj = _strict_load(text, who)   # json decodes a few things orjson refuses (lone surrogates)
     if not isinstance(obj, dict):
         raise RemoteProtocolError(
             f"{who} sent JSON that is not an object ({type(obj).__name__}): {_preview(text)}", code="invalid_event"

@@ -6,13 +6,15 @@
     result = run_scenario(spec, stop=None, on_turn_end=None)   # -> SessionResult
 
 `run_scenario(spec: SessionSpec, stop: threading.Event | None = None,
-on_turn_end: Callable[[int], None] | None = None) -> SessionResult` is the stable entry used by
+on_turn_end: Callable[[dict], None] | None = None) -> SessionResult` is the stable entry used by
 the Locust users (harness.load) and by `harness replay`. It blocks for the session's life on the
 calling thread (a greenlet under Locust), writes one trace (`spec.trace_path()`), and always
 returns: a target that refuses, fails the handshake or closes early gives a result with reason
 "error"/"closed" and the story in the trace, never an exception. Setting `stop` ends the session
-within ~0.25 s with reason "stopped". `on_turn_end(turn)` is called after each turn's `turn_end`
-mark has been flushed to the trace file (so a listener can read the finished turn from disk).
+within ~0.25 s with reason "stopped". `on_turn_end(record)` is called with each turn's record the
+moment the turn ends (turns the run stopped: when the session closes); `SessionResult.records`
+holds them all, measured as the session ran, and `SessionResult.lateness` the session's send
+lateness (10 us buckets): nothing needs to read the trace back.
 Only bad input (unknown scenario, bad params, missing corpus) raises, as a `user_error`
 exception, before anything connects. KeyboardInterrupt, SystemExit and gevent's GreenletExit
 (Locust stopping a user) close the trace with reason "stopped", then propagate.
@@ -45,7 +47,7 @@ create_response (server VAD settings; otherwise the dialect's defaults from
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TypeVar
 
 from harness.client.clips import noise_clip, silence_turn_clip, utterance_clip
@@ -69,7 +71,6 @@ class Setup:
     params: dict[str, Any]
     clips: list[Clip]
     noise: Clip | None = None
-    claimed: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ def _looped(clip: Clip, n_chunks: int) -> Clip:
 
 
 def run_scenario(spec: SessionSpec, stop: threading.Event | None = None,
-                 on_turn_end: Callable[[int], None] | None = None) -> SessionResult:
+                 on_turn_end: Callable[[dict[str, Any]], None] | None = None) -> SessionResult:
     """Run one simulated caller to the end (see the module docstring for the guarantees)."""
     scenario, setup, corpus_name = prepare(spec)
     session = Session(spec, stop, on_turn_end, corpus_name=corpus_name)
@@ -182,7 +183,10 @@ def run_scenario(spec: SessionSpec, stop: threading.Event | None = None,
     except Exception:       # recorded in the trace by Session.__exit__ (mark "error", footer "error")
         pass
     return SessionResult(trace_path=session.trace_path, reason=session.reason or "error",
-                         turns=session.turns_started, turns_ok=session.turns_ok, error=session.error)
+                         turns=session.turns_started, turns_ok=session.turns_ok, error=session.error,
+                         records=session.meter.records, lateness=session.meter.index.lateness_summary(),
+                         connect_failed=session.meter.index.first_mark("connect_failed", None) is not None,
+                         measure_error=session.rec.observer_error)
 
 
 def run_each(specs: Sequence[SessionSpec], runner: Callable[[SessionSpec], T]) -> list[T | None]:
@@ -203,7 +207,7 @@ def run_each(specs: Sequence[SessionSpec], runner: Callable[[SessionSpec], T]) -
 
 
 def run_sessions(specs: Sequence[SessionSpec], stop: threading.Event | None = None,
-                 on_turn_end: Callable[[int], None] | None = None) -> list[SessionResult]:
+                 on_turn_end: Callable[[dict[str, Any]], None] | None = None) -> list[SessionResult]:
     """Run every spec's scenario at once; results in spec order."""
     return [r for r in run_each(specs, lambda spec: run_scenario(spec, stop, on_turn_end)) if r is not None]
 

@@ -1,8 +1,8 @@
 """What every scenario shares: corpora, utterance choice, session config, and following a turn.
 
-A turn is followed through the session's inbox by `TurnWatch`: the turn's utterance being sent,
-the response that answers it (the first `response.created` after the turn began that no earlier
-turn claimed), that response's `response.done`, and the end of its playout. `follow_turn` runs
+A turn is followed through the session's inbox by `TurnWatch`: the response that answers it (as
+the session's turn matcher decides: the one the metrics credit), that response's
+`response.done`, and the end of its playout. `follow_turn` runs
 that loop with the turn timeout and records `timeout` + `turn_end` when the answer does not come:
 a turn is never dropped.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,7 +19,8 @@ from harness.client.driver import Session
 from harness.client.receiver import Incoming
 from harness.client.spec import SessionSpec, SpecError
 from harness.corpus import Corpus, load_corpus
-from harness.protocol import AudioFormat, Kind, SessionConfig, TurnDetection, default_session_config
+from harness.protocol import AudioFormat, SessionConfig, TurnDetection, default_session_config
+from harness.protocol.responses import ResponseFacts
 
 VAD_PARAMS = ("vad_threshold", "prefix_padding_ms", "silence_duration_ms", "interrupt_response", "create_response")
 
@@ -76,50 +77,45 @@ def session_config(spec: SessionSpec, *, server_vad: bool = True, tools: list[di
 
 @dataclass
 class TurnWatch:
-    """Follows one turn's utterance and the response that answers it.
+    """Follows one turn: the response that answers it (or, `follow_up`, the tool follow-up), as the
+    session's turn matcher (`harness.metrics.matcher`) decides it, and the end of its playout.
 
-    The answer is the first `response.created` after the chunk holding the turn's speech end was
-    sent that no earlier turn claimed. A response created while the caller was still speaking
-    (the server's VAD cut the turn at a pause, then usually cancelled it when speech resumed) is
-    not the answer: it stays in the trace for the metrics and the turn keeps waiting.
+    The scenario waits for exactly the response the metrics credit: both ask the same matcher,
+    fed the same records. `see` notes the local happenings of the turn (its utterance sent).
     """
 
     session: Session
     turn: int
-    claimed: set[str]
-    speech_end_needed: bool = True
-    speech_end_ns: int | None = None
+    follow_up: bool = False
     sent_ns: int | None = None
-    response_id: str | None = None
-    responses: list[str] = field(default_factory=list)
 
     def see(self, item: Incoming) -> None:
         if item.local == "utterance_sent" and item.turn == self.turn:
             self.sent_ns = item.t_ns
-        elif item.local == "speech_end_sent" and item.turn == self.turn:
-            self.speech_end_ns = item.t_ns
-        elif item.kind is Kind.RESPONSE_CREATED:
-            if self.speech_end_needed and self.speech_end_ns is None:
-                return
-            rid = (item.event.get("response") or {}).get("id") if item.event else None
-            if rid and rid not in self.claimed:
-                self.claimed.add(rid)
-                self.responses.append(rid)
-                if self.response_id is None:
-                    self.response_id = rid
+
+    @property
+    def answer(self) -> ResponseFacts | None:
+        meter = self.session.meter
+        return meter.follow(self.turn) if self.follow_up else meter.answer(self.turn)
+
+    @property
+    def response_id(self) -> str | None:
+        facts = self.answer
+        return facts.id if facts is not None else None
 
     @property
     def done(self) -> bool:
-        state = self.session.response(self.response_id)
-        return state is not None and state.done
+        facts = self.answer
+        return facts is not None and facts.done
 
     @property
     def played_out(self) -> bool:
         """The answer's playout is over (ended, stopped) or there is nothing to play."""
-        state = self.session.response(self.response_id)
-        if state is None or not state.done:
+        facts = self.answer
+        if facts is None or not facts.done:
             return False
-        return not state.player.started or self.session.playout_over(state.id)
+        player = self.session.player(facts.id)
+        return player is None or not player.started or self.session.playout_over(facts.id)
 
     def stage(self) -> str:
         if self.response_id is None:
@@ -135,6 +131,8 @@ def follow_turn(session: Session, watch: TurnWatch, budget_s: float, *, wait_pla
     decided, e.g. it barged in). The turn is not ended here when the caller passes `end=False`.
     """
     finished = (lambda: watch.played_out) if wait_playout else (lambda: watch.done)
+    if finished():     # it may have finished while the scenario was following another turn
+        return "ok"
     for item in session.events(budget_s):
         watch.see(item)
         if on_item is not None and on_item(item):

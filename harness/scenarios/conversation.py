@@ -25,7 +25,7 @@ def run_plain(session: Session, setup: Setup) -> None:
     wait_playout = bool(setup.params["wait_playout"])
     for clip in setup.clips:
         turn = session.speak(clip, "response")
-        watch = TurnWatch(session, turn, setup.claimed)
+        watch = TurnWatch(session, turn)
         if follow_turn(session, watch, turn_budget_s(setup.spec, clip.audio_ms), wait_playout=wait_playout) == "ok":
             session.end_turn(turn, "ok")
         think(session, setup.params)
@@ -35,7 +35,7 @@ def run_manual(session: Session, setup: Setup) -> None:
     wait_playout = bool(setup.params["wait_playout"])
     for clip in setup.clips:
         turn = session.speak(clip, "response")
-        watch = TurnWatch(session, turn, setup.claimed)
+        watch = TurnWatch(session, turn)
         budget_s = turn_budget_s(setup.spec, clip.audio_ms)
         for item in session.events(budget_s):
             watch.see(item)
@@ -55,7 +55,7 @@ def run_silence(session: Session, setup: Setup) -> None:
     listen_s = float(setup.params["listen_ms"]) / 1000.0
     for clip in setup.clips:
         turn = session.speak(clip, "none")
-        watch = TurnWatch(session, turn, setup.claimed, speech_end_needed=False)
+        watch = TurnWatch(session, turn)
         for item in session.events(clip.audio_ms / 1000.0 / setup.spec.rtf + listen_s):
             watch.see(item)
         if watch.response_id is not None and not watch.played_out:

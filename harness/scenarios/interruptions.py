@@ -29,26 +29,26 @@ if TYPE_CHECKING:
 def truncate_played(session: Session, turn: int, response_id: str, at_ns: int, reason: str) -> None:
     """Stop the answer's playout at `at_ns` and tell the server how much of it was heard."""
     played = session.stop_playout(response_id, at_ns, reason)
-    state = session.response(response_id)
-    if played is None or state is None or state.player.item_id is None:
+    facts = session.response(response_id)
+    item_id = facts.first_item_id if facts is not None else None
+    if played is None or item_id is None:
         return
     audio_end_ms = int(played)
-    session.send(Kind.ITEM_TRUNCATE, item_id=state.player.item_id, content_index=0, audio_end_ms=audio_end_ms,
-                 mark="truncate_sent",
-                 mark_fields={"turn": turn, "item_id": state.player.item_id, "audio_end_ms": audio_end_ms})
+    session.send(Kind.ITEM_TRUNCATE, item_id=item_id, content_index=0, audio_end_ms=audio_end_ms,
+                 mark="truncate_sent", mark_fields={"turn": turn, "item_id": item_id, "audio_end_ms": audio_end_ms})
 
 
 def _wait_playout_offset(session: Session, watch: TurnWatch, offset_ms: float, budget_s: float) -> bool:
     """Run the inbox until the answer has played `offset_ms`; False when it ended or never came."""
     deadline = time.perf_counter_ns() + int(budget_s * 1e9)
     while True:
-        state = session.response(watch.response_id)
+        player = session.player(watch.response_id)
         now = time.perf_counter_ns()
-        if state is not None and state.player.started and watch.played_out:
+        if player is not None and player.started and watch.played_out:
             return False
         target = None
-        if state is not None and state.player.start_ns is not None:
-            target = state.player.start_ns + int(offset_ms * 1e6)
+        if player is not None and player.start_ns is not None:
+            target = player.start_ns + int(offset_ms * 1e6)
             if now >= target:
                 return True
         wait_ns = min(deadline, target if target is not None else deadline) - now
@@ -63,7 +63,21 @@ def _wait_playout_offset(session: Session, watch: TurnWatch, offset_ms: float, b
 def _speak(session: Session, setup: Setup, index: int) -> TurnWatch:
     last = index == len(setup.clips) - 1
     turn = session.speak(setup.clips[index], "response" if last else "barge_in")
-    return TurnWatch(session, turn, setup.claimed)
+    return TurnWatch(session, turn)
+
+
+def _until_done(session: Session, watches: tuple[TurnWatch, ...], response_id: str, budget_s: float) -> None:
+    """Follow the inbox until the interrupted response is done (its cancelled `response.done`:
+    the stop that `barge_in_ms` measures) or the budget runs out; the turns keep matching."""
+    facts = session.response(response_id)
+    if facts is not None and facts.done:
+        return
+    for item in session.events(budget_s):
+        for watch in watches:
+            watch.see(item)
+        facts = session.response(response_id)
+        if facts is not None and facts.done:
+            return
 
 
 def _finish(session: Session, watch: TurnWatch, budget_s: float) -> None:
@@ -88,6 +102,7 @@ def run_barge_in(session: Session, setup: Setup) -> None:
             next_watch.see(item)
             if item.kind is Kind.SPEECH_STARTED:
                 truncate_played(session, watch.turn, interrupted, item.t_ns, "barge_in")
+                _until_done(session, (next_watch,), interrupted, spec.turn_timeout_s)
                 session.end_turn(watch.turn, "ok")
                 break
         else:
@@ -101,7 +116,7 @@ def run_client_cancel(session: Session, setup: Setup) -> None:
     cancel_after_ms = float(params["cancel_after_ms"])
     for clip in setup.clips:
         turn = session.speak(clip, "cancel")
-        watch = TurnWatch(session, turn, setup.claimed)
+        watch = TurnWatch(session, turn)
         cancelled: list[str] = []
 
         def on_item(item: Incoming, turn: int = turn, watch: TurnWatch = watch, cancelled: list[str] = cancelled) -> bool:
@@ -125,16 +140,17 @@ def run_noisy_playback(session: Session, setup: Setup) -> None:
     assert setup.noise is not None
     for clip in setup.clips:
         turn = session.speak(clip, "response")
-        watch = TurnWatch(session, turn, setup.claimed)
+        watch = TurnWatch(session, turn)
 
         def on_item(item: Incoming, turn: int = turn, watch: TurnWatch = watch) -> bool:
-            state = session.response(watch.response_id)
-            if state is None or not state.player.started:
+            rid = watch.response_id
+            player = session.player(rid)
+            if rid is None or player is None or not player.started:
                 return False
-            playing = not session.playout_over(state.id)
+            playing = not session.playout_over(rid)
             session.set_background(setup.noise if playing else None)
             if playing and react and item.kind is Kind.SPEECH_STARTED:
-                truncate_played(session, turn, state.id, item.t_ns, "barge_in")
+                truncate_played(session, turn, rid, item.t_ns, "barge_in")
                 session.set_background(None)
             return False
 

@@ -61,7 +61,7 @@ def run_function_call(session: Session, setup: Setup) -> None:
     delay_s = float(params["tool_delay_ms"]) / 1000.0
     for clip in setup.clips:
         turn = session.speak(clip, "response")
-        watch = TurnWatch(session, turn, setup.claimed)
+        watch = TurnWatch(session, turn)
         if follow_turn(session, watch, turn_budget_s(spec, clip.audio_ms), wait_playout=False) != "ok":
             continue
         state = session.response(watch.response_id)
@@ -76,7 +76,7 @@ def run_function_call(session: Session, setup: Setup) -> None:
                              item={"type": "function_call_output", "call_id": call.get("call_id"), "output": output},
                              mark="function_output_sent", mark_fields={"turn": turn, "call_id": call.get("call_id")})
             session.send(Kind.RESPONSE_CREATE, mark="response_create_sent", mark_fields={"turn": turn})
-            watch = TurnWatch(session, turn, setup.claimed, speech_end_needed=False)   # the follow-up
+            watch = TurnWatch(session, turn, follow_up=True)
             if follow_turn(session, watch, spec.turn_timeout_s) != "ok":
                 continue
         elif follow_turn(session, watch, spec.turn_timeout_s) != "ok":
