@@ -219,10 +219,16 @@ def table_modules(path: Path, table: str) -> tuple[list[Import], list[tuple[int,
     that are not of that shape (line, text). A missing table is one such entry, at line 0."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        targets: list[ast.expr]
+        value: ast.expr | None
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign):
+            targets, value = [node.target], node.value
+        else:
+            continue
         if not any(isinstance(t, ast.Name) and t.id == table for t in targets):
             continue
-        value = node.value
         if not isinstance(value, ast.Dict):
             return [], [(node.lineno, f"{table} is not a dict literal")]
         found, bad = [], []
