@@ -1,7 +1,8 @@
 """Conversion between pcm16 arrays and the bytes a session sends: encoding, chunking, base64.
 
 The format facts (rate, bytes per sample, silence byte) belong to `harness.protocol.AudioFormat`;
-this module reads them from the format object, so the one table stays in protocol/.
+this module reads them from the format object, so the one table stays in protocol/. It names the
+type from `harness.protocol.formats`, the only part of protocol that audio may use.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from harness.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encod
 from harness.audio.resample import resample
 
 if TYPE_CHECKING:
-    from harness.protocol import AudioFormat
+    from harness.protocol.formats import AudioFormat
 
 
 def silence_bytes(fmt: AudioFormat, n_bytes: int) -> bytes:

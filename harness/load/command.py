@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.load.finalize import finalize_run, run_info, summary_table
 from harness.load.options import LoadSettings, add_harness_options, new_run_id
 from harness.load.slo import load_slos
+from harness.rundir import finalize_run, run_info, summary_table
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 EXIT_INTERNAL = 4

@@ -24,9 +24,9 @@ from locust import User, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness.client import SessionSpec
-from harness.load.finalize import finalize_run, run_info, summary_table
 from harness.load.options import LoadSettings, add_harness_options
 from harness.load.records import SESSIONS_KEY, SHIP_KEY, RecordSink, append_rows
+from harness.rundir import finalize_run, run_info, summary_table
 from harness.scenarios import preencode, run_scenario
 from harness.trace import flush_all, redact_url
 

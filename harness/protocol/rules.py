@@ -14,7 +14,7 @@ response at a time, items, and the input buffer.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from harness.protocol.catalogue import CLIENT, SERVER, Kind
 from harness.protocol.events import Event
@@ -53,6 +53,11 @@ _RESPONSE_SCOPED = frozenset({
 })
 _DONE_STATUSES = frozenset({"completed", "cancelled", "incomplete", "failed"})
 
+# A response or item id as the event carried it: None when the field is missing (the event is still
+# tracked, under None, so that what follows it is checked; a missing required field is reported
+# by `_generic` from the catalogue).
+WireId: TypeAlias = str | None
+
 
 @dataclass(frozen=True)
 class Violation:
@@ -66,8 +71,8 @@ class Violation:
 class _Response:
     done: bool = False
     in_conversation: bool = True
-    items: set[str] = field(default_factory=set)
-    items_done: set[str] = field(default_factory=set)
+    items: set[WireId] = field(default_factory=set)
+    items_done: set[WireId] = field(default_factory=set)
     closed: set[tuple[Any, Any, str]] = field(default_factory=set)
 
 
@@ -80,13 +85,13 @@ class ConnectionRules:
         self.perspective = perspective
         self.dialect = Dialect(dialect) if dialect is not None else None
         self.session_created = False
-        self.responses: dict[str, _Response] = {}
-        self.items: set[str] = set()
-        self.speech_open: set[str] = set()
+        self.responses: dict[WireId, _Response] = {}
+        self.items: set[WireId] = set()
+        self.speech_open: set[WireId] = set()
         self.appended_since_commit = False
 
     @property
-    def active_response_ids(self) -> list[str]:
+    def active_response_ids(self) -> list[WireId]:
         return [rid for rid, r in self.responses.items() if not r.done and r.in_conversation]
 
     def observe(self, event: Event, sent: bool) -> list[Violation]:

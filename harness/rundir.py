@@ -2,6 +2,12 @@
 
 Works from files only (records/, sessions/, traces/), so it gives the same result in a local
 run, on a Locust master, and in `harness run` after a Locust process died.
+
+This is the one module above `load`, `report` and `replay` (DESIGN section 2): it is called by
+`harness run` (`harness.load.command`) and by the Locust master's quit hook
+(`harness.load.users`), and it uses `report` (tables, report.html) and `replay` (incident
+bundles), so neither `load` nor `report` nor `replay` needs the others for it. From `load` it uses
+only the locust-free modules that define the run's files and gates (`records`, `slo`, `junit`).
 """
 
 from __future__ import annotations
