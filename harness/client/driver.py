@@ -86,6 +86,7 @@ class Session:
         # its turn_end mark does, and the scenario asks it which response answers a turn.
         self.meter = TurnMeter(self.rec.header)
         self.rec.observer = self.meter.add
+        self.rec.append_observer = self.meter.add_append
         self._delivered = 0     # turn records handed to on_turn_end so far
         self.conn: SansIOConnection | SyncConnection | None = None
         self.receiver: Receiver | None = None

@@ -21,6 +21,9 @@ from harness.protocol.responses import ResponseFacts, ResponseLog, turn_detectio
 from harness.trace.vocabulary import Mark, Rec
 
 NS_PER_MS = 1_000_000
+# Received events the turn matcher and incidents look up by time. Others (audio deltas above all)
+# are folded into the ResponseLog and not kept: a live session holds no record it does not need.
+LOOKED_UP_KINDS = frozenset({"speech_started", "speech_stopped", "committed", "item_truncated"})
 # Send lateness is kept per session in 10 us buckets (exact enough for a p99 gate, mergeable).
 LATENESS_BUCKET_NS = 10_000
 
@@ -71,9 +74,11 @@ class SessionIndex:
         if kind == Rec.APPEND:
             self._append(record)
         elif kind == Rec.RECV:
-            self._recvs.setdefault(str(record.get("kind")), _ByTime()).add(record)
+            recv_kind = str(record.get("kind"))
+            if recv_kind in LOOKED_UP_KINDS:
+                self._recvs.setdefault(recv_kind, _ByTime()).add(record)
             event = record.get("event")
-            self.log.observe(record["t_ns"], str(record.get("kind")), event if isinstance(event, dict) else {})
+            self.log.observe(record["t_ns"], recv_kind, event if isinstance(event, dict) else {})
         elif kind == Rec.MARK:
             name = str(record.get("mark"))
             self._marks.setdefault(name, []).append(record)
@@ -88,25 +93,28 @@ class SessionIndex:
             self.header = record
 
     def _append(self, record: dict[str, Any]) -> None:
+        self.add_append(record.get("turn"), record["t_ns"], record.get("sched_ns"), record.get("input_ms"),
+                        record.get("audio_ms") or 0.0, bool(record.get("speech")))
+
+    def add_append(self, turn: Any, t_ns: int, sched_ns: int | None, input_ms: float | None, audio_ms: float,
+                   speech: bool) -> None:
+        """One `append` record, by its fields (the live recorder builds no dict for appends)."""
         self.appends += 1
-        sched_ns = record.get("sched_ns")
         if sched_ns is not None:
-            late_ns = record["t_ns"] - sched_ns
-            self.lateness_by_turn.setdefault(record.get("turn"), []).append(late_ns)
+            late_ns = t_ns - sched_ns
+            self.lateness_by_turn.setdefault(turn, []).append(late_ns)
             bucket = late_ns // LATENESS_BUCKET_NS if late_ns > 0 else 0
             self.lateness_buckets[bucket] = self.lateness_buckets.get(bucket, 0) + 1
             if self.lateness_max_ns is None or late_ns > self.lateness_max_ns:
                 self.lateness_max_ns = late_ns
-        start = record.get("input_ms")
-        if start is None:
+        if input_ms is None:
             return
-        end = start + (record.get("audio_ms") or 0.0)
-        speech = bool(record.get("speech"))
+        end = input_ms + audio_ms
         runs = self._speech_runs
-        if runs and runs[-1][2] == speech and abs(runs[-1][1] - start) < 1e-6:
+        if runs and runs[-1][2] == speech and abs(runs[-1][1] - input_ms) < 1e-6:
             runs[-1][1] = end
         else:
-            runs.append([start, end, speech])
+            runs.append([input_ms, end, speech])
 
     # -- looking up ---------------------------------------------------------------------------
     @property

@@ -26,9 +26,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-import numpy as np
-
 from harness.metrics.incidents import classify_turn
+from harness.metrics import quantiles
 from harness.metrics.matcher import TurnMatcher, TurnState
 from harness.metrics.record import LATENCY_COLUMNS, Status, VadVerdict
 from harness.metrics.session_index import NS_PER_MS, SessionIndex
@@ -81,6 +80,11 @@ class TurnMeter:
         elif kind == Rec.FOOTER:
             for state in self.matcher.order:
                 self._emit(state)
+
+    def add_append(self, turn: Any, t_ns: int, sched_ns: int | None, input_ms: float | None, audio_ms: float,
+                   speech: bool) -> None:
+        """An `append` record by its fields (appends concern the index only)."""
+        self.index.add_append(turn, t_ns, sched_ns, input_ms, audio_ms, speech)
 
     def answer(self, turn: Any) -> ResponseFacts | None:
         return self.matcher.answer(turn)
@@ -258,10 +262,10 @@ class TurnMeter:
         late_ns = self.index.lateness_by_turn.get(turn)
         if not late_ns:
             return {"send_lateness_p50_ms": None, "send_lateness_p99_ms": None, "send_lateness_max_ms": None}
-        lateness = np.asarray(late_ns, dtype="float64") / NS_PER_MS
-        p50, p99 = np.percentile(lateness, [50, 99])
-        return {"send_lateness_p50_ms": float(p50), "send_lateness_p99_ms": float(p99),
-                "send_lateness_max_ms": float(lateness.max())}
+        lateness = sorted(late_ns)
+        return {"send_lateness_p50_ms": quantiles.linear(lateness, 50) / NS_PER_MS,
+                "send_lateness_p99_ms": quantiles.linear(lateness, 99) / NS_PER_MS,
+                "send_lateness_max_ms": lateness[-1] / NS_PER_MS}
 
     def _status(self, turn: Any, answer: ResponseFacts | None, expect: str | None) -> Status:
         ix = self.index
