@@ -23,7 +23,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from harness.client import SessionSpec
 from harness.load.finalize import finalize_run, run_info, summary_table
-from harness.load.options import LoadSettings, add_harness_options
+from harness.load.options import LoadSettings, add_harness_options, exit_on_bad_options
 from harness.load.records import SESSIONS_KEY, SHIP_KEY, RecordSink, append_rows
 from harness.metrics import turns_from_trace
 from harness.scenarios import preencode, run_scenario
@@ -72,6 +72,7 @@ def _worker_name(runner: Any) -> str:
 def _init(environment: Any, **_: Any) -> None:
     if environment.parsed_options is None:
         return
+    exit_on_bad_options(environment.parsed_options)
     settings = LoadSettings.from_options(environment.parsed_options)
     RUN.settings = settings
     RUN.worker = _worker_name(environment.runner)
