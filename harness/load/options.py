@@ -27,15 +27,23 @@ class LoadSettingsError(ValueError):
     user_error = True
 
 
-try:  # Locust's own reading of -t/--run-time, so `harness run -t X` accepts exactly what `locust -t X` does
-    from locust.util.timespan import parse_timespan
-except ImportError:  # pragma: no cover - an older or newer Locust without it
-    def parse_timespan(time_str: str) -> int:
-        match = re.fullmatch(r"(\d+)|(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", time_str or "")
-        if not time_str or not match:
-            raise ValueError("Invalid time span format")
-        plain, h, m, s = match.groups()
-        return int(plain) if plain else int(h or 0) * 3600 + int(m or 0) * 60 + int(s or 0)
+# -t/--run-time as Locust reads it (locust.util.timespan.parse_timespan: 90, 30s, 5m, 1h30m, ...).
+# Not imported from Locust: importing any part of `locust` runs gevent's monkey.patch_all() in the
+# importing process, and `harness run`'s own process (which starts the simulator and forwards
+# signals to the Locust child) must stay unpatched. tests/load/test_option_checks.py checks that
+# this accepts and rejects exactly what Locust's function does.
+_TIMESPAN = re.compile(r"(?:(?P<hours>\d+)h)?(?:(?P<minutes>\d+)m)?(?:(?P<seconds>\d+)s)?")
+
+
+def parse_timespan(text: str) -> int:
+    """Seconds in `text`; ValueError for anything `locust -t` would refuse."""
+    if re.fullmatch(r"\d+", text or ""):   # whole seconds
+        return int(text)
+    match = _TIMESPAN.fullmatch(text or "")
+    if not text or match is None:
+        raise ValueError(f"not a time span: {text!r}")
+    parts = {name: int(value) for name, value in match.groupdict().items() if value}
+    return parts.get("hours", 0) * 3600 + parts.get("minutes", 0) * 60 + parts.get("seconds", 0)
 
 
 MAX_CHUNK_MS = 1000.0
@@ -79,7 +87,7 @@ def _check_run_time(run_time: Any) -> None:
         return
     if isinstance(run_time, str):
         try:
-            seconds = parse_timespan(run_time.strip())
+            seconds = parse_timespan(run_time)
         except ValueError:
             raise LoadSettingsError(f"-t/--run-time {run_time!r}: not a duration; use e.g. {RUN_TIME_FORMS}") from None
     else:
