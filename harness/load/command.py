@@ -18,7 +18,12 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
+<<<<<<< HEAD
 from harness.load.options import LoadSettings, add_harness_options, new_run_id
+=======
+from harness.load.finalize import finalize_run, run_info, summary_table
+from harness.load.options import LoadSettings, add_harness_options, check_options, new_run_id
+>>>>>>> options
 from harness.load.slo import load_slos
 from harness.rundir import finalize_run, run_info, summary_table
 
@@ -94,6 +99,7 @@ def _locust_command(args: argparse.Namespace, settings: LoadSettings) -> list[st
 
 
 def run(args: argparse.Namespace) -> int:
+    check_options(args)  # a bad number fails now: no simulator, no Locust, no run directory
     run_id = args.run_id or new_run_id()
     args.run_id = run_id
     settings = LoadSettings.from_options(_Options(args, args.target or "ws://127.0.0.1:1/v1/realtime"))

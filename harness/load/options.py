@@ -8,8 +8,10 @@ names are used by `harness run`, which passes them through to Locust.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -23,6 +25,100 @@ from harness.protocol import AudioFormat, Dialect
 
 class LoadSettingsError(ValueError):
     user_error = True
+
+
+# -t/--run-time as Locust reads it (locust.util.timespan.parse_timespan: 90, 30s, 5m, 1h30m, ...).
+# Not imported from Locust: importing any part of `locust` runs gevent's monkey.patch_all() in the
+# importing process, and `harness run`'s own process (which starts the simulator and forwards
+# signals to the Locust child) must stay unpatched. tests/load/test_option_checks.py checks that
+# this accepts and rejects exactly what Locust's function does.
+_TIMESPAN = re.compile(r"(?:(?P<hours>\d+)h)?(?:(?P<minutes>\d+)m)?(?:(?P<seconds>\d+)s)?")
+
+
+def parse_timespan(text: str) -> int:
+    """Seconds in `text`; ValueError for anything `locust -t` would refuse."""
+    if re.fullmatch(r"\d+", text or ""):   # whole seconds
+        return int(text)
+    match = _TIMESPAN.fullmatch(text or "")
+    if not text or match is None:
+        raise ValueError(f"not a time span: {text!r}")
+    parts = {name: int(value) for name, value in match.groupdict().items() if value}
+    return parts.get("hours", 0) * 3600 + parts.get("minutes", 0) * 60 + parts.get("seconds", 0)
+
+
+MAX_CHUNK_MS = 1000.0
+# A chunk must hold a whole number of samples in every format (24 kHz pcm16 and 8 kHz G.711): a
+# multiple of 1000 / gcd(rates) ms, 0.125 ms. (AudioFormat.rate_hz is the source of the rates.)
+SAMPLE_GRID_HZ = math.gcd(*(f.rate_hz for f in AudioFormat))
+CHUNK_STEP_MS = 1000.0 / SAMPLE_GRID_HZ
+RUN_TIME_FORMS = "30s, 5m, 1h30m (or whole seconds, 90)"
+
+
+def _num(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _positive(option: str, value: float | None, what: str, example: str, *, zero_ok: bool = False) -> None:
+    """`value` must be a finite number > 0 (>= 0 when `zero_ok`); None: the option is not there."""
+    if value is None:
+        return
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+        raise LoadSettingsError(f"{option} {_num(value)}: must be a finite {what} {'>=' if zero_ok else '>'} 0, "
+                                f"e.g. {example}")
+
+
+def _check_chunk_ms(chunk_ms: float) -> None:
+    option = f"--chunk-ms {_num(chunk_ms)}"
+    if not math.isfinite(chunk_ms) or chunk_ms <= 0:
+        raise LoadSettingsError(f"{option}: must be more than 0 ms, e.g. 20")
+    if chunk_ms > MAX_CHUNK_MS:
+        raise LoadSettingsError(f"{option}: must be at most {MAX_CHUNK_MS:g} ms, e.g. 20")
+    samples = chunk_ms * SAMPLE_GRID_HZ / 1000.0
+    if abs(samples - round(samples)) > 1e-9:
+        below = math.floor(samples) * CHUNK_STEP_MS
+        nearest = f"{below:g} or 20" if below > 0 else "20"
+        raise LoadSettingsError(f"{option}: must be a whole number of samples at {SAMPLE_GRID_HZ / 1000:g} kHz "
+                                f"(a multiple of {CHUNK_STEP_MS:g} ms), e.g. {nearest}")
+
+
+def _check_run_time(run_time: Any) -> None:
+    """`harness run` hands on the text (`30s`); plain Locust has parsed it to seconds already (None: forever)."""
+    if run_time is None:
+        return
+    if isinstance(run_time, str):
+        try:
+            seconds = parse_timespan(run_time)
+        except ValueError:
+            raise LoadSettingsError(f"-t/--run-time {run_time!r}: not a duration; use e.g. {RUN_TIME_FORMS}") from None
+    else:
+        seconds = run_time
+    if seconds <= 0:  # Locust would read 0 as "run forever"
+        raise LoadSettingsError(f"-t/--run-time {run_time}: must be longer than 0 s, e.g. 30s")
+
+
+def check_options(options: Any) -> None:
+    """Raise LoadSettingsError (one line: the option, its bad value, the fix) for the first numeric
+    option out of range, before anything starts.
+
+    Reads both `harness run`'s arguments (`users`, `run_time` as text) and Locust's parsed options
+    (`num_users`, `run_time` in seconds or None); an option that is not there is not checked.
+    """
+    _check_chunk_ms(options.chunk_ms)
+    _positive("--rtf", options.rtf, "number", "1 (real time; 2 uploads twice as fast)")
+    _positive("--turn-timeout", options.turn_timeout, "number of seconds", "15")
+    _positive("--lateness-limit-ms", options.lateness_limit_ms, "number of ms", "20")
+    _positive("--pacing-limit-ms", options.pacing_limit_ms, "number of ms", "5", zero_ok=True)
+    if options.turns < 1:
+        raise LoadSettingsError(f"--turns {options.turns}: must be at least 1 (turns per session), e.g. 3")
+    users = getattr(options, "num_users", getattr(options, "users", None))
+    if users is not None and users < 1:
+        raise LoadSettingsError(f"-u/--users {users}: must be at least 1 (peak callers), e.g. 10")
+    _positive("-r/--spawn-rate", getattr(options, "spawn_rate", None), "number of callers started per second", "5")
+    _check_run_time(getattr(options, "run_time", None))
+    processes = getattr(options, "processes", None)
+    if processes is not None and processes < 0:
+        raise LoadSettingsError(f"--processes {processes}: must be 0 (one process) or more (forked Locust "
+                                "workers), e.g. 2")
 
 
 def add_harness_options(parser: Any) -> None:
@@ -130,8 +226,9 @@ class LoadSettings:
     def from_options(cls, options: Any) -> "LoadSettings":
         target = options.target or (options.host if str(getattr(options, "host", "") or "").startswith("ws") else "")
         if not target:
-            raise LoadSettingsError("no target: pass --target ws://HOST:PORT/v1/realtime (or use `harness run`, "
-                                    "which starts the embedded simulator)")
+            raise LoadSettingsError("no target: pass --target ws://HOST:PORT/v1/realtime (plain Locust has no "
+                                    "embedded simulator: start one with `harness sim`, or use `harness run`, "
+                                    "which starts it for you)")
         if not re.match(r"^wss?://[^/\s]+", target):
             raise LoadSettingsError(f"--target {target!r} is not a WebSocket URL; use ws://HOST:PORT/PATH or wss://...")
         if options.dialect not in {d.value for d in Dialect}:
@@ -157,3 +254,23 @@ class LoadSettings:
                    lateness_limit_ms=options.lateness_limit_ms, pacing_limit_ms=options.pacing_limit_ms,
                    slos=list(options.slo or []), out=out, run_id=run_id, auth=options.auth,
                    api_key_env=api_key_env)
+
+
+def exit_on_bad_options(options: Any) -> None:
+    """Plain Locust's check, in the `init` event, before any user spawns: a bad option, target,
+    corpus folder, SLO or missing key is one line on stderr and exit code 2, not a traceback.
+
+    `sys.exit` is what stops Locust here: its event dispatch logs and swallows an Exception but
+    lets SystemExit through, so `main()` ends with code 2 before the runner starts anything.
+    """
+    from harness.load.slo import load_slos
+
+    try:
+        check_options(options)
+        load_slos(LoadSettings.from_options(options).slos)
+    except Exception as exc:  # noqa: BLE001 - only errors meant for the user are turned into the line
+        if not getattr(exc, "user_error", False):
+            raise
+        sys.stderr.write(f"harness: error: {exc}\n")
+        sys.stderr.flush()
+        sys.exit(2)

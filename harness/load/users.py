@@ -24,7 +24,7 @@ from locust import User, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness.client import SessionSpec
-from harness.load.options import LoadSettings, add_harness_options
+from harness.load.options import LoadSettings, add_harness_options, exit_on_bad_options
 from harness.load.records import SESSIONS_KEY, SHIP_KEY, RecordSink, append_rows
 from harness.rundir import finalize_run, run_info, summary_table
 from harness.scenarios import preencode, run_scenario
@@ -73,6 +73,7 @@ def _worker_name(runner: Any) -> str:
 def _init(environment: Any, **_: Any) -> None:
     if environment.parsed_options is None:
         return
+    exit_on_bad_options(environment.parsed_options)
     settings = LoadSettings.from_options(environment.parsed_options)
     RUN.settings = settings
     RUN.worker = _worker_name(environment.runner)

@@ -94,7 +94,7 @@ def classify_response(ix: SessionIndex, r: ResponseFacts, expect: str | None, or
         # A trace still being written (a turn measured live) or cut by our own kill has no
         # footer and no close: an unfinished response there is not the target's doing.
         if ix.close_ns is not None or footer.get("reason") in (Reason.CLOSED, Reason.ERROR):
-            if footer.get("reason") == Reason.STOPPED:
+            if ix.stopped:
                 return None
             return Incident("disconnected", r.id, {**base, "closed_ms": _rel_ms(ix.close_ns, origin_ns),
                                                    "trace_end": footer.get("reason", "torn")})
