@@ -18,12 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
-<<<<<<< HEAD
-from harness.load.options import LoadSettings, add_harness_options, new_run_id
-=======
-from harness.load.finalize import finalize_run, run_info, summary_table
 from harness.load.options import LoadSettings, add_harness_options, check_options, new_run_id
->>>>>>> options
 from harness.load.slo import load_slos
 from harness.rundir import finalize_run, run_info, summary_table
 

@@ -36,6 +36,7 @@ log = logging.getLogger("harness.load")
 HEADLINE_METRICS = (("ttfa", "ttfa_ms"), ("vad_commit", "vad_commit_ms"), ("cancel_ack", "cancel_ack_ms"),
                     ("barge_in", "barge_in_ms"), ("tool_roundtrip", "tool_roundtrip_ms"))
 CONNECT_FAILURES_TO_ABORT = 3
+SESSION_CLOSE_WAIT_S = 3.0   # at quit, how long stopping sessions may take to close and record
 
 
 class TurnFailure(Exception):
@@ -53,6 +54,7 @@ class _Run:
     failures_in_a_row = 0
     successes = 0
     aborted = ""
+    active = 0      # sessions running in this process
 
 
 RUN = _Run()
@@ -130,6 +132,9 @@ def _receive(client_id: str, data: dict[str, Any], **_: Any) -> None:
 @events.quitting.add_listener
 def _quitting(environment: Any, **_: Any) -> None:
     RUN.stop.set()
+    deadline = time.monotonic() + SESSION_CLOSE_WAIT_S
+    while RUN.active > 0 and time.monotonic() < deadline:   # let stopped sessions write their footers
+        time.sleep(0.05)
     flush_all()
     settings = RUN.settings
     if settings is None or isinstance(environment.runner, WorkerRunner):
@@ -172,9 +177,11 @@ class RealtimeUser(User):
         users = self.environment.runner.user_count if self.environment.runner else None
         result = None
         spec = _spec(settings, self._scenario(), session_id)
+        RUN.active += 1
         try:
             result = run_scenario(spec, stop=RUN.stop, on_turn_end=lambda record: self._live(record, users))
         finally:
+            RUN.active -= 1
             self._record(spec, result, users)
         if RUN.stop.is_set() or result is None:
             return

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.protocol.responses import ResponseFacts, ResponseLog, turn_detection_of
-from harness.trace.vocabulary import Mark, Rec
+from harness.trace.vocabulary import Mark, Rec, Reason
 
 NS_PER_MS = 1_000_000
 # Received events the turn matcher and incidents look up by time. Others (audio deltas above all)
@@ -117,6 +117,12 @@ class SessionIndex:
             runs.append([input_ms, end, speech])
 
     # -- looking up ---------------------------------------------------------------------------
+    @property
+    def stopped(self) -> bool:
+        """The run stopped this session (its footer says so, or its `stopped` mark does when the
+        process exited before the footer was written)."""
+        return (self.footer or {}).get("reason") == Reason.STOPPED or bool(self._marks.get(Mark.STOPPED))
+
     @property
     def responses(self) -> dict[str, ResponseFacts]:
         return self.log.responses

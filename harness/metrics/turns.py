@@ -33,7 +33,7 @@ from harness.metrics.record import LATENCY_COLUMNS, Status, VadVerdict
 from harness.metrics.session_index import NS_PER_MS, SessionIndex
 from harness.protocol.responses import ResponseFacts
 from harness.trace import Trace, iter_trace_files, read_trace
-from harness.trace.vocabulary import Mark, Rec, Reason
+from harness.trace.vocabulary import Mark, Rec
 
 EARLY_TOLERANCE_MS = 100.0
 LATE_TOLERANCE_MS = 300.0
@@ -270,7 +270,7 @@ class TurnMeter:
     def _status(self, turn: Any, answer: ResponseFacts | None, expect: str | None) -> Status:
         ix = self.index
         end = ix.first_mark(Mark.TURN_END, turn)
-        if end is None and (ix.footer or {}).get("reason") == Reason.STOPPED:
+        if end is None and ix.stopped:
             return Status.STOPPED
         if ix.first_mark(Mark.PACING_INVALID, turn) is not None:
             return Status.INVALID_PACING
