@@ -28,6 +28,7 @@ from websockets.exceptions import InvalidHandshake, InvalidURI
 from websockets.frames import Close, Opcode, apply_mask
 from websockets.http11 import Response
 from websockets.protocol import State
+from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
 MAX_MESSAGE_BYTES = 16 * 2**20
@@ -102,7 +103,7 @@ class SansIOConnection:
             sock = open_socket(uri.host, uri.port, uri.secure, timeout_s)
         except (OSError, ssl.SSLError) as exc:
             raise ConnectFailed(f"{type(exc).__name__}: {exc}") from None
-        protocol = ClientProtocol(uri, subprotocols=list(subprotocols) if subprotocols else None,
+        protocol = ClientProtocol(uri, subprotocols=[Subprotocol(p) for p in subprotocols] if subprotocols else None,
                                   max_size=MAX_MESSAGE_BYTES)
         request = protocol.connect()
         for name, value in headers:

@@ -36,6 +36,7 @@ from harness.metrics import TurnMeter
 from harness.protocol.responses import ResponseFacts
 from harness.trace import TraceRecorder, redact_url
 from harness.trace.scrub import SECRET_QUERY_KEYS
+from harness.trace.vocabulary import Mark
 
 STOP_POLL_S = 1.0      # fallback stop-flag check before streaming starts (then the pacer wakes waits)
 TICK_MS = 250.0        # while streaming, the pacer wakes the session's waits this often
@@ -117,14 +118,14 @@ class Session:
         headers = spec.handshake_headers()
         if self.dialect is Dialect.BETA:
             headers.append(BETA_HEADER)
-        self.rec.mark("connect_start", url=self.rec.header["target"])
+        self.rec.mark(Mark.CONNECT_START, url=self.rec.header["target"])
         impl = SyncConnection if spec.ws_impl == "sync" else SansIOConnection
         try:
             self.conn = impl.open(spec.url, headers, spec.connect_timeout_s, poll_s=RECEIVE_POLL_S)
         except ConnectFailed as exc:
             self._fail("connect_failed", self._scrub(str(exc)))
             return False
-        self.rec.mark("connected", status=101)
+        self.rec.mark(Mark.CONNECTED, status=101)
         self.receiver = Receiver(self.conn, self.rec, self.fmt, self.inbox, spec.jitter_ms, self.dialect)
         self._recv_thread = threading.Thread(target=self.receiver.run, name=f"recv-{spec.session_id}", daemon=True)
         self._recv_thread.start()
@@ -146,16 +147,16 @@ class Session:
                                   tick_chunks=max(1, int(TICK_MS * spec.rtf / spec.chunk_ms)))
         pacer = get_pacer()
         pacer.add(self.stream)
-        self.rec.mark("stream_start", t0_ns=self.stream.t0_ns, chunk_ms=spec.chunk_ms, rtf=spec.rtf)
+        self.rec.mark(Mark.STREAM_START, t0_ns=self.stream.t0_ns, chunk_ms=spec.chunk_ms, rtf=spec.rtf)
         self.rec.flush()
         return True
 
     def _fail(self, mark: str, message: str) -> None:
         self.error = message
         if mark == "connect_failed":
-            self.rec.mark("connect_failed", error=message)
+            self.rec.mark(Mark.CONNECT_FAILED, error=message)
         else:
-            self.rec.mark("error", message=message)
+            self.rec.mark(Mark.ERROR, message=message)
         self.reason = "error"
 
     def _scrub(self, text: str) -> str:
@@ -196,7 +197,7 @@ class Session:
             # The stop flag, or a BaseException that means "stop now": KeyboardInterrupt, SystemExit,
             # and the GreenletExit with which Locust ends its users. Turns in flight stay open (no
             # turn_end): they were cut by the operator, not failed by the target.
-            self.rec.mark("stopped", why="stop flag" if exc_type is SessionStopped else exc_type.__name__)
+            self.rec.mark(Mark.STOPPED, why="stop flag" if exc_type is SessionStopped else exc_type.__name__)
             self.close("stopped")
             return exc_type is SessionStopped
         if issubclass(exc_type, SessionClosed):
@@ -204,7 +205,7 @@ class Session:
             self.close("closed")
             return True
         self.error = self._scrub(f"{exc_type.__name__}: {exc}")
-        self.rec.mark("error", message=self.error)
+        self.rec.mark(Mark.ERROR, message=self.error)
         self._end_open_turns("error")
         self.close("error")
         return False
@@ -223,7 +224,7 @@ class Session:
         try:
             self.conn.send_text(text)
         except ConnectionLost as exc:
-            self.rec.mark("error", message=f"send {event.type} failed: {exc}")
+            self.rec.mark(Mark.ERROR, message=f"send {event.type} failed: {exc}")
             raise SessionClosed(str(exc)) from None
         self.rec.send(t_ns, event.to_dict(), self.fmt.bytes_per_ms)
         if mark is not None:
@@ -335,7 +336,7 @@ class Session:
             return None     # already over: it ended on its own
         played = player.stop(at_ns)
         self._ended_players.add(response_id)
-        self.rec.mark("playout_stop", at_ns, response_id=response_id, played_ms=played, reason=reason)
+        self.rec.mark(Mark.PLAYOUT_STOP, at_ns, response_id=response_id, played_ms=played, reason=reason)
         return played
 
     def _next_playout_end_ns(self) -> int:
@@ -357,7 +358,7 @@ class Session:
                 continue
             if player.audio_done and player.end_ns <= now:
                 self._ended_players.add(rid)
-                self.rec.mark("playout_end", player.end_ns, response_id=rid, played_ms=player.received_ms)
+                self.rec.mark(Mark.PLAYOUT_END, player.end_ns, response_id=rid, played_ms=player.received_ms)
                 if not final:
                     return Incoming(player.end_ns, local="playout_end", response_id=rid)
             elif final:
@@ -374,11 +375,11 @@ class Session:
         self.open_turns.discard(turn)
         if status == "ok":
             self.turns_ok += 1
-        self.rec.mark("turn_end", turn=turn, status=status, **fields)   # the meter records the turn now
+        self.rec.mark(Mark.TURN_END, turn=turn, status=status, **fields)   # the meter records the turn now
         self._deliver_records()
 
     def timeout_turn(self, turn: int, waited_s: float, waiting_for: str) -> None:
-        self.rec.mark("timeout", turn=turn, waited_ms=waited_s * 1000.0, waiting_for=waiting_for)
+        self.rec.mark(Mark.TIMEOUT, turn=turn, waited_ms=waited_s * 1000.0, waiting_for=waiting_for)
         self.end_turn(turn, "timeout")
 
     def _end_open_turns(self, status: str) -> None:

@@ -26,6 +26,8 @@ from fractions import Fraction
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from harness.trace.vocabulary import Mark
+
 _NS_PER_MS = 1_000_000
 SLOT_NS = _NS_PER_MS
 
@@ -170,6 +172,7 @@ class AudioStream:
         sched_ns = self.next_deadline_ns
         k = self.k
         input_ms = k * self.chunk_ms
+        turn: int | None
         if self._current is not None:
             clip, turn, expect = self._current
             index = self._index
@@ -193,10 +196,10 @@ class AudioStream:
         if backlog or self._backlogged:
             # The target is not reading: our sends are on time but queue behind unread bytes.
             self._backlogged = bool(backlog)
-            rec.mark("send_backlog", t_ns, turn=turn, bytes=backlog or 0)
+            rec.mark(Mark.SEND_BACKLOG, t_ns, turn=turn, bytes=backlog or 0)
         rec.append(t_ns, sched_ns, k, turn, clip.chunk_bytes, self.chunk_ms, input_ms, clip.speech[index],
                    clip.sha1[index])
-        if self._current is not None:
+        if self._current is not None and turn is not None:
             self._utterance_marks(clip, turn, expect, index, t_ns, input_ms)
         else:
             self._background_pos = (index + 1) % len(clip)
@@ -208,7 +211,7 @@ class AudioStream:
                 self._notify("tick", self.turn, t_ns)
         if late_ns > self._limit_ns and turn is not None and turn not in self._invalid_turns:
             self._invalid_turns.add(turn)
-            rec.mark("pacing_invalid", t_ns, turn=turn, seq=k, lateness_ms=late_ns / _NS_PER_MS,
+            rec.mark(Mark.PACING_INVALID, t_ns, turn=turn, seq=k, lateness_ms=late_ns / _NS_PER_MS,
                      limit_ms=self._limit_ns / _NS_PER_MS)
         return late_ns
 
@@ -218,7 +221,7 @@ class AudioStream:
         if index == 0:
             self.turn = turn
             self._utt_input_ms = input_ms
-            rec.mark("turn_start", t_ns, turn=turn, utterance=utt.id, transcript=utt.transcript,
+            rec.mark(Mark.TURN_START, t_ns, turn=turn, utterance=utt.id, transcript=utt.transcript,
                      segments_ms=[list(s) for s in utt.segments_ms], speech_start_ms=utt.speech_start_ms,
                      speech_end_ms=utt.speech_end_ms, input_ms=input_ms, expect=expect)
             # Which chunks hold the speech boundaries, worked out once per utterance, not per chunk.

@@ -77,7 +77,7 @@ class Receiver:
         except OSError as exc:   # the socket was released under us (abort): say what ended it
             self.lost = conn.ended(str(exc))
         except Exception as exc:  # a bug must end this session as an error, not hang it
-            self._rec.mark("error", message=f"receive loop: {type(exc).__name__}: {exc}")
+            self._rec.mark(Mark.ERROR, message=f"receive loop: {type(exc).__name__}: {exc}")
             self.lost = ConnectionLost(str(exc), 1011, "internal error", "client")
         finally:
             self.running = False

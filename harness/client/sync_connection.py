@@ -14,6 +14,7 @@ from typing import Sequence
 
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from harness.client.connection import MAX_MESSAGE_BYTES, ConnectFailed, ConnectionLost, ended_by
 
@@ -33,9 +34,9 @@ class SyncConnection:
              subprotocols: Sequence[str] | None = None, poll_s: float = 1.0) -> "SyncConnection":
         try:
             ws = connect(url, additional_headers=list(headers), open_timeout=timeout_s,
-                         subprotocols=list(subprotocols) if subprotocols else None,  # type: ignore[arg-type]
+                         subprotocols=[Subprotocol(p) for p in subprotocols] if subprotocols else None,
                          compression=None, proxy=None, ping_interval=None, close_timeout=1.0,
-                         max_size=MAX_MESSAGE_BYTES, **_LEGACY)
+                         max_size=MAX_MESSAGE_BYTES, **_LEGACY)  # type: ignore[call-overload]  # _LEGACY: only where websockets has the flag
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
             raise ConnectFailed(f"{type(exc).__name__}: {exc}") from None
         return cls(ws, poll_s)

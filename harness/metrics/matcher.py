@@ -98,13 +98,14 @@ class TurnMatcher:
         if name == Mark.TURN_START:
             if self.order:
                 self.order[-1].next_start_ns = record["t_ns"]
-            state = TurnState(record.get("turn"), record)
-            self.turns[state.turn] = state
-            self.order.append(state)
+            new = TurnState(record.get("turn"), record)
+            self.turns[new.turn] = new
+            self.order.append(new)
             return
-        state = self.turns.get(record.get("turn"))
-        if state is None:
+        found = self.turns.get(record.get("turn"))
+        if found is None:
             return
+        state = found
         if name == Mark.SPEECH_END_SENT and state.speech_end is None:
             state.speech_end = record
             self._claim_for(state)

@@ -20,6 +20,7 @@ from harness.corpus import load_corpus
 from harness.metrics import turns_from_trace
 from harness.protocol import AudioFormat, Dialect
 from harness.trace import Trace, iter_trace_files, read_header, read_trace, redact_url
+from harness.trace.vocabulary import Mark
 
 
 class BundleError(ValueError):
@@ -37,7 +38,7 @@ def _chunks_by_sha1(trace: Trace) -> dict[str, bytes]:
     fmt, dialect, chunk_ms = AudioFormat(header["format"]), Dialect(header["dialect"]), float(header["chunk_ms"])
     clips = [silence_clip(fmt, chunk_ms, dialect)]
     corpus = load_corpus(corpus_dir(str(header.get("corpus") or "default")))
-    ids = {m.get("utterance") for m in trace.records if m.get("mark") == "turn_start"}
+    ids = {m.get("utterance") for m in trace.records if m.get("mark") == Mark.TURN_START}
     for utterance in corpus.utterances:
         if utterance.id in ids:
             clips.append(utterance_clip(utterance, fmt, chunk_ms, dialect))
@@ -103,7 +104,7 @@ def write_bundle(out_dir: Path, trace_path: Path, record: dict[str, Any] | None 
         "target": redact_url(str(header.get("target", ""))), "dialect": header.get("dialect"),
         "format": header.get("format"), "corpus": header.get("corpus"), "chunk_ms": header.get("chunk_ms"),
         "rtf": header.get("rtf"), "scenario": header.get("scenario"), "scenario_params": header.get("scenario_params"),
-        "utterances": [m.get("utterance") for m in trace.records if m.get("mark") == "turn_start"],
+        "utterances": [m.get("utterance") for m in trace.records if m.get("mark") == Mark.TURN_START],
         "session_update": config, "audio": {"file": "audio.bin" if audio is not None else None,
                                             "bytes": len(audio) if audio else 0, "note": audio_note},
         "incident": {k: (record or {}).get(k) for k in ("turn", "incident", "incident_evidence", "ttfa_ms",

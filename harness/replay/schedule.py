@@ -28,6 +28,7 @@ from harness.audio import chunk_bytes, from_wire, silence_bytes, split_chunks, t
 from harness.client import Clip, Session, SessionSpec, wire_clip
 from harness.protocol import AudioFormat, Dialect, SessionConfig, decode_client, default_session_config, parse_session_update
 from harness.trace import Trace, read_trace
+from harness.trace.vocabulary import Mark
 
 # marks the pacer writes as the audio goes out, and the caller's decisions; both are replayed
 REPLAYED_MARKS = frozenset({"turn_start", "speech_start_sent", "speech_end_sent",
@@ -99,14 +100,14 @@ class Step:
 
 def stream_start_ns(trace: Trace) -> int:
     for record in trace.records:
-        if record.get("mark") == "stream_start":
+        if record.get("mark") == Mark.STREAM_START:
             return int(record.get("t0_ns") or record["t_ns"])
     raise ValueError("the bundle's trace never started its audio stream; it cannot be replayed on a schedule")
 
 
 def session_length_ns(trace: Trace) -> int:
     """From the stream start to the original caller's close (or its last record)."""
-    closes = [r["t_ns"] for r in trace.records if r.get("mark") == "close"]
+    closes = [r["t_ns"] for r in trace.records if r.get("mark") == Mark.CLOSE]
     end = closes[0] if closes else max((r["t_ns"] for r in trace.records if "t_ns" in r), default=0)
     return max(0, end - stream_start_ns(trace))
 

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from harness.report.html_page import Page, PlotlyJsMode, esc, styled, table
 from harness.report.timeline_events import event_rows
 from harness.trace import Trace, read_trace, redact_url
+from harness.trace.vocabulary import Mark
 
 LANES = ("caller audio", "server VAD", "responses", "audio deltas", "playout", "client events", "errors")
 STATUS_COLORS = {"completed": "#2ca02c", "cancelled": "#d62728", "incomplete": "#ff7f0e", "failed": "#7b1b14"}
@@ -104,13 +105,13 @@ def _server_side_cuts(records: list[dict[str, Any]], ms_of: Any, lanes: Lanes) -
     for rec in records:
         if rec.get("rec") == "mark":
             rid = str(rec.get("response_id"))
-            if rec.get("mark") == "playout_start":
+            if rec.get("mark") == Mark.PLAYOUT_START:
                 started.add(rid)
-            elif rec.get("mark") == "playout_end":
+            elif rec.get("mark") == Mark.PLAYOUT_END:
                 played[rid] = (ms_of(rec["t_ns"]), rec.get("played_ms"))
-            elif rec.get("mark") == "playout_stop" and rec.get("reason") not in (None, "end"):
+            elif rec.get("mark") == Mark.PLAYOUT_STOP and rec.get("reason") not in (None, "end"):
                 stopped.add(rid)
-            elif rec.get("mark") == "close" and not (rec.get("by") == "client" and rec.get("code") in (1000, None)):
+            elif rec.get("mark") == Mark.CLOSE and not (rec.get("by") == "client" and rec.get("code") in (1000, None)):
                 for open_rid in started - set(endings) - stopped:
                     endings[open_rid] = f"socket closed ({esc(rec.get('code'))})"
                     played.setdefault(open_rid, (ms_of(rec["t_ns"]), None))

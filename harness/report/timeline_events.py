@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from harness.trace import Trace
+from harness.trace.vocabulary import Mark
 
 MAX_ROWS = 3000
 DETAIL_CHARS = 240
@@ -29,9 +30,9 @@ def _turn_window(records: list[dict[str, Any]], turn: int) -> tuple[int, int] | 
     start = end = None
     for rec in records:
         if rec.get("rec") == "mark" and rec.get("turn") == turn:
-            if rec.get("mark") == "turn_start":
+            if rec.get("mark") == Mark.TURN_START:
                 start = rec["t_ns"]
-            elif rec.get("mark") == "turn_end":
+            elif rec.get("mark") == Mark.TURN_END:
                 end = rec["t_ns"]
     if start is None:
         return None

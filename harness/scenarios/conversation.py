@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from harness.client.driver import Session
 from harness.protocol import Kind
 from harness.scenarios.base import TurnWatch, follow_turn, think, turn_budget_s
+from harness.trace.vocabulary import Mark
 
 if TYPE_CHECKING:
     from harness.scenarios import Setup
@@ -44,8 +45,8 @@ def run_manual(session: Session, setup: Setup) -> None:
         else:
             session.timeout_turn(turn, budget_s, "utterance_sent")
             continue
-        session.send(Kind.INPUT_AUDIO_COMMIT, mark="commit_sent", mark_fields={"turn": turn})
-        session.send(Kind.RESPONSE_CREATE, mark="response_create_sent", mark_fields={"turn": turn})
+        session.send(Kind.INPUT_AUDIO_COMMIT, mark=Mark.COMMIT_SENT, mark_fields={"turn": turn})
+        session.send(Kind.RESPONSE_CREATE, mark=Mark.RESPONSE_CREATE_SENT, mark_fields={"turn": turn})
         if follow_turn(session, watch, setup.spec.turn_timeout_s, wait_playout=wait_playout) == "ok":
             session.end_turn(turn, "ok")
         think(session, setup.params)

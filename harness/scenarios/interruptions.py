@@ -21,6 +21,7 @@ from harness.client.driver import Session
 from harness.client.receiver import Incoming
 from harness.protocol import Kind
 from harness.scenarios.base import TurnWatch, follow_turn, think, turn_budget_s
+from harness.trace.vocabulary import Mark
 
 if TYPE_CHECKING:
     from harness.scenarios import Setup
@@ -35,7 +36,7 @@ def truncate_played(session: Session, turn: int, response_id: str, at_ns: int, r
         return
     audio_end_ms = int(played)
     session.send(Kind.ITEM_TRUNCATE, item_id=item_id, content_index=0, audio_end_ms=audio_end_ms,
-                 mark="truncate_sent", mark_fields={"turn": turn, "item_id": item_id, "audio_end_ms": audio_end_ms})
+                 mark=Mark.TRUNCATE_SENT, mark_fields={"turn": turn, "item_id": item_id, "audio_end_ms": audio_end_ms})
 
 
 def _wait_playout_offset(session: Session, watch: TurnWatch, offset_ms: float, budget_s: float) -> bool:
@@ -123,7 +124,7 @@ def run_client_cancel(session: Session, setup: Setup) -> None:
             state = session.response(watch.response_id)
             if cancelled or state is None or state.done or state.audio_ms < cancel_after_ms:
                 return False
-            t_ns = session.send(Kind.RESPONSE_CANCEL, response_id=state.id, mark="cancel_sent",
+            t_ns = session.send(Kind.RESPONSE_CANCEL, response_id=state.id, mark=Mark.CANCEL_SENT,
                                 mark_fields={"turn": turn, "response_id": state.id})
             cancelled.append(state.id)
             truncate_played(session, turn, state.id, t_ns, "cancel")

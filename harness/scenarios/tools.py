@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from harness.client.driver import Session
 from harness.protocol import Kind
 from harness.scenarios.base import TurnWatch, follow_turn, think, turn_budget_s
+from harness.trace.vocabulary import Mark
 
 if TYPE_CHECKING:
     from harness.scenarios import Setup
@@ -74,8 +75,8 @@ def run_function_call(session: Session, setup: Setup) -> None:
                 output = call_local(str(call.get("name")), str(call.get("arguments") or ""))
                 session.send(Kind.ITEM_CREATE,
                              item={"type": "function_call_output", "call_id": call.get("call_id"), "output": output},
-                             mark="function_output_sent", mark_fields={"turn": turn, "call_id": call.get("call_id")})
-            session.send(Kind.RESPONSE_CREATE, mark="response_create_sent", mark_fields={"turn": turn})
+                             mark=Mark.FUNCTION_OUTPUT_SENT, mark_fields={"turn": turn, "call_id": call.get("call_id")})
+            session.send(Kind.RESPONSE_CREATE, mark=Mark.RESPONSE_CREATE_SENT, mark_fields={"turn": turn})
             watch = TurnWatch(session, turn, follow_up=True)
             if follow_turn(session, watch, spec.turn_timeout_s) != "ok":
                 continue
