@@ -38,6 +38,39 @@ _HEADER_64 = struct.Struct("!BBQ")
 READ_BYTES = 65536
 
 
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)   # Linux; absent elsewhere
+_SCM_TIMESTAMPNS = _SO_TIMESTAMPNS
+_TIMESPEC = struct.Struct("@qq")
+_STAMP_SPACE = socket.CMSG_SPACE(_TIMESPEC.size) if hasattr(socket, "CMSG_SPACE") else 0
+MAX_STAMP_AGE_NS = 10_000_000_000   # a kernel stamp older than this (a clock step) is not trusted
+
+
+def enable_kernel_stamps(sock: socket.socket) -> bool:
+    """Ask the kernel to timestamp received data (CLOCK_REALTIME, per read); False where it cannot."""
+    if not _STAMP_SPACE or not hasattr(sock, "recvmsg"):
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    except OSError:
+        return False
+    return True
+
+
+def arrival_ns(ancillary: list[tuple[int, int, bytes]], read_ns: int) -> int:
+    """The kernel's arrival stamp on the perf_counter (CLOCK_MONOTONIC) clock, else `read_ns`.
+
+    The kernel stamps with the real-time clock; its offset from the monotonic clock is read now,
+    next to the read, so the conversion errs by well under a microsecond.
+    """
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == _SCM_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
+            seconds, nanos = _TIMESPEC.unpack_from(data)
+            stamp = seconds * 1_000_000_000 + nanos - (time.time_ns() - time.perf_counter_ns())
+            if read_ns - MAX_STAMP_AGE_NS < stamp <= read_ns:
+                return stamp
+    return read_ns
+
+
 class ConnectFailed(OSError):
     """The connection could not be opened (refused, TLS, handshake rejected, timeout)."""
 
@@ -89,6 +122,7 @@ class SansIOConnection:
         # every session. (TLS sockets cannot be twinned; they keep blocking writes.)
         self._writer = sock
         self._backlog = bytearray()
+        self._kernel_stamps = False
         self.subprotocol = protocol.subprotocol
 
     @classmethod
@@ -123,6 +157,7 @@ class SansIOConnection:
         if not uri.secure:
             conn._writer = sock.dup()
             conn._writer.settimeout(0.0)
+            conn._kernel_stamps = enable_kernel_stamps(sock)
         return conn
 
     def _finish_handshake(self, deadline: float) -> None:
@@ -226,18 +261,25 @@ class SansIOConnection:
     def receive(self) -> tuple[int, list[str]] | None:
         """Block up to `poll_s` for data: (arrival ns, text messages), or None on a quiet poll.
 
-        The arrival is stamped right after the socket read, before any parsing; messages read
-        together share the stamp. Raises ConnectionLost when the connection has ended.
+        The arrival is the kernel's receive timestamp of the data (plain TCP: SO_TIMESTAMPNS, so
+        a receive loop that ran late, behind other connections' work, still stamps when the bytes
+        came), else the time right after the socket read (TLS); either way before any parsing.
+        Messages read together share the stamp (the kernel's is that of the last packet read).
+        Raises ConnectionLost when the connection has ended.
         """
         if self._pending:
             return self._pending.pop(0)
         try:
-            data = self._sock.recv(READ_BYTES)
+            if self._kernel_stamps:
+                data, ancillary, _, _ = self._sock.recvmsg(READ_BYTES, _STAMP_SPACE)
+                t_ns = arrival_ns(ancillary, time.perf_counter_ns())
+            else:
+                data = self._sock.recv(READ_BYTES)
+                t_ns = time.perf_counter_ns()
         except socket.timeout:
             return None
         except OSError as exc:
             raise self.ended(f"receive failed: {exc}") from None
-        t_ns = time.perf_counter_ns()
         protocol = self._protocol
         texts: list[str] = []
         with self._lock:

@@ -25,7 +25,11 @@ from harness.trace import read_trace
 
 LATENCY = {"vad_decision": "fixed:0", "commit": "fixed:200", "response_start": "fixed:0",
            "first_audio": "fixed:300", "delta_gap": "fixed:20"}
-SESSIONS, TURNS = 4, 15
+# 50 concurrent callers in one process: the receive stamps are the kernel's (SO_TIMESTAMPNS), so
+# a receive loop that runs late behind the other 49 sessions' work still stamps the arrival. The
+# lateness limit is loose: pacing is not what this test checks (the truth is computed from the
+# actual send times), and a chunk sent late on a busy machine must not hide a turn.
+SESSIONS, TURNS = 50, 2
 
 
 def _recv_by_kind(trace: Any, kind: str) -> list[dict[str, Any]]:
@@ -35,7 +39,8 @@ def _recv_by_kind(trace: Any, kind: str) -> list[dict[str, Any]]:
 def test_injected_commit_and_first_audio_delays_are_measured_within_2_ms_at_p99(tmp_path: Path) -> None:
     # The simulator runs in its own process (its own GIL), as it does in `harness run`.
     with start_in_process(SimConfig(latency=LATENCY)) as sim:
-        specs = [SessionSpec(url=sim.url, turns=TURNS, rtf=2.0, trace_dir=tmp_path, session_id=f"s{i}",
+        specs = [SessionSpec(url=sim.url, turns=TURNS, rtf=1.0, trace_dir=tmp_path, session_id=f"s{i}",
+                             lateness_limit_ms=1000.0, turn_timeout_s=20.0,
                              scenario_params={"wait_playout": False}) for i in range(SESSIONS)]
         results = run_sessions(specs)
         sim.stop()
@@ -68,7 +73,7 @@ def test_injected_commit_and_first_audio_delays_are_measured_within_2_ms_at_p99(
             truth_ttfa = (srv_first["sent_ns"] - end_mark["t_ns"]) / 1e6
             errors["ttfa_ms"].append(row["ttfa_ms"] - truth_ttfa)
             assert by_id  # every received event kept its event_id
-    assert turns_seen >= 50
+    assert turns_seen >= SESSIONS * TURNS * 0.9
     for name, values in errors.items():
         p99 = float(np.percentile(np.abs(values), 99))
         assert p99 <= 2.0, f"{name}: p99 |measured - truth| = {p99:.3f} ms"
