@@ -31,6 +31,8 @@ from websockets.protocol import State
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
+from harness.client.frame_reads import FrameCutter
+
 MAX_MESSAGE_BYTES = 16 * 2**20
 MAX_BACKLOG_BYTES = 4 * 2**20    # ~80 s of pcm16 the target has not read: the connection is failed
 _HEADER_16 = struct.Struct("!BBH")
@@ -59,16 +61,41 @@ def enable_kernel_stamps(sock: socket.socket) -> bool:
 def arrival_ns(ancillary: list[tuple[int, int, bytes]], read_ns: int) -> int:
     """The kernel's arrival stamp on the perf_counter (CLOCK_MONOTONIC) clock, else `read_ns`.
 
-    The kernel stamps with the real-time clock; its offset from the monotonic clock is read now,
-    next to the read, so the conversion errs by well under a microsecond.
+    The kernel stamps with the real-time clock; `realtime_offset_ns` converts it.
     """
     for level, kind, data in ancillary:
         if level == socket.SOL_SOCKET and kind == _SCM_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
             seconds, nanos = _TIMESPEC.unpack_from(data)
-            stamp = seconds * 1_000_000_000 + nanos - (time.time_ns() - time.perf_counter_ns())
+            stamp = seconds * 1_000_000_000 + nanos - realtime_offset_ns(read_ns)
             if read_ns - MAX_STAMP_AGE_NS < stamp <= read_ns:
                 return stamp
     return read_ns
+
+
+_offset = [0, -1 << 62]   # (real-time minus monotonic, monotonic time it was measured)
+OFFSET_REFRESH_NS = 1_000_000_000
+
+
+def realtime_offset_ns(now_ns: int) -> int:
+    """CLOCK_REALTIME minus CLOCK_MONOTONIC, measured at most a second ago.
+
+    Read between two monotonic reads; a pair more than 20 us apart (the thread was preempted
+    between them) is read again, so the offset errs by a few microseconds at most. The two
+    clocks drift apart only by NTP's slewing (parts per million), so once a second is enough.
+    """
+    if now_ns - _offset[1] < OFFSET_REFRESH_NS:
+        return _offset[0]
+    best_offset, best_gap = 0, 1 << 62
+    for _ in range(5):
+        before = time.perf_counter_ns()
+        real = time.time_ns()
+        after = time.perf_counter_ns()
+        if after - before < best_gap:
+            best_offset, best_gap = real - (before + after) // 2, after - before
+        if best_gap < 20_000:
+            break
+    _offset[0], _offset[1] = best_offset, now_ns
+    return _offset[0]
 
 
 class ConnectFailed(OSError):
@@ -123,6 +150,7 @@ class SansIOConnection:
         self._writer = sock
         self._backlog = bytearray()
         self._kernel_stamps = False
+        self._cutter = FrameCutter()
         self.subprotocol = protocol.subprotocol
 
     @classmethod
@@ -264,44 +292,62 @@ class SansIOConnection:
         The arrival is the kernel's receive timestamp of the data (plain TCP: SO_TIMESTAMPNS, so
         a receive loop that ran late, behind other connections' work, still stamps when the bytes
         came), else the time right after the socket read (TLS); either way before any parsing.
-        Messages read together share the stamp (the kernel's is that of the last packet read).
+        With kernel stamps the waiting bytes are read one frame at a time, so every message has
+        its own arrival (the kernel stamps a read with the last packet it took).
         Raises ConnectionLost when the connection has ended.
         """
         if self._pending:
             return self._pending.pop(0)
         try:
             if self._kernel_stamps:
-                data, ancillary, _, _ = self._sock.recvmsg(READ_BYTES, _STAMP_SPACE)
-                t_ns = arrival_ns(ancillary, time.perf_counter_ns())
+                reads = self._read_frames()
             else:
                 data = self._sock.recv(READ_BYTES)
-                t_ns = time.perf_counter_ns()
+                reads = [(time.perf_counter_ns(), data)]
         except socket.timeout:
             return None
         except OSError as exc:
             raise self.ended(f"receive failed: {exc}") from None
         protocol = self._protocol
-        texts: list[str] = []
+        groups: list[tuple[int, list[str]]] = []
+        ended = False
         with self._lock:
-            if data:
-                protocol.receive_data(data)
-            else:
-                protocol.receive_eof()
-            for event in protocol.events_received():
-                text = self._collect(event)
-                if text is not None:
-                    texts.append(text)
+            for t_ns, data in reads:
+                if data:
+                    protocol.receive_data(data)
+                else:
+                    protocol.receive_eof()
+                    ended = True
+                texts = [text for text in map(self._collect, protocol.events_received()) if text is not None]
+                if texts:
+                    groups.append((t_ns, texts))
             writes = [w for w in protocol.data_to_send() if w]   # pongs, the reply to a close
             if writes or self._backlog:
                 try:
                     self._write(b"".join(writes))
                 except ConnectionLost:
                     pass
-        if texts:
-            return (t_ns, texts)
-        if protocol.close_rcvd is not None or not data or protocol.state is State.CLOSED:
+        if groups:
+            self._pending.extend(groups[1:])
+            return groups[0]
+        if protocol.close_rcvd is not None or ended or protocol.state is State.CLOSED:
             raise self.ended("connection closed")
         return None
+
+    def _read_frames(self) -> list[tuple[int, bytes]]:
+        """Read what is waiting frame by frame, each read stamped by the kernel (see frame_reads)."""
+        sock = self._sock
+        peeked = sock.recv(READ_BYTES, socket.MSG_PEEK)
+        if not peeked:
+            return [(time.perf_counter_ns(), b"")]
+        reads: list[tuple[int, bytes]] = []
+        for size in self._cutter.next_reads(peeked, READ_BYTES):
+            data, ancillary, _, _ = sock.recvmsg(size, _STAMP_SPACE)
+            reads.append((arrival_ns(ancillary, time.perf_counter_ns()), data))
+            self._cutter.consumed(data)
+            if len(data) < size:
+                break
+        return reads
 
     def ended(self, message: str) -> ConnectionLost:
         return ended_by(message, self._protocol.close_rcvd, self._protocol.close_sent, self._closing)

@@ -18,14 +18,12 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from harness.metrics.record import COLUMNS
+from harness.metrics.record import LATENCY_COLUMNS as LATENCY_METRICS
 from harness.report.errors import ReportInputError
 
-# Section 4 of DESIGN.md, in the order the report lists them.
-LATENCY_COLUMNS = (
-    "ttfa_ms", "ttfa_from_commit_ms", "vad_stop_ms", "vad_commit_ms", "vad_end_error_ms",
-    "response_done_ms", "cancel_ack_ms", "cancel_leak_ms", "barge_in_ms", "truncate_ack_ms",
-    "tool_args_ms", "tool_roundtrip_ms",
-)
+# The columns and their order are the turn record's own (harness.metrics.record), never a copy.
+LATENCY_COLUMNS = tuple(c for c in LATENCY_METRICS if c not in ("underrun_count", "underrun_ms"))
 PLAYOUT_COLUMNS = ("underrun_count", "underrun_ms", "audio_ms")
 PACING_COLUMNS = ("send_lateness_p50_ms", "send_lateness_p99_ms", "send_lateness_max_ms")
 METRIC_COLUMNS = LATENCY_COLUMNS + PLAYOUT_COLUMNS + PACING_COLUMNS
@@ -35,16 +33,9 @@ TEXT_COLUMNS = (
     "status", "response_id", "response_status", "response_reason", "vad_verdict", "transcript",
     "incident", "incident_evidence",
 )
-TURN_COLUMNS = (
-    "run_id", "session_id", "worker", "turn", "scenario", "utterance", "format", "dialect", "target",
-    "t_start_ns", "t_wall_s", "users", "status", "response_id", "response_status", "response_reason",
-    "ttfa_ms", "ttfa_from_commit_ms", "vad_stop_ms", "vad_commit_ms", "vad_end_error_ms", "vad_verdict",
-    "response_done_ms", "cancel_ack_ms", "cancel_leak_ms", "barge_in_ms", "truncate_ack_ms",
-    "tool_args_ms", "tool_roundtrip_ms", "underrun_count", "underrun_ms", "audio_ms", "transcript",
-    "send_lateness_p50_ms", "send_lateness_p99_ms", "send_lateness_max_ms",
-    "incident", "incident_evidence", "violations", "expected_interruption",
-)
-STATUSES = ("ok", "timeout", "error", "invalid_pacing")
+TURN_COLUMNS = COLUMNS
+assert set(METRIC_COLUMNS) | set(TEXT_COLUMNS) | {"turn", "t_start_ns", "t_wall_s", "users", "violations",
+                                                   "expected_interruption"} == set(COLUMNS)
 
 
 def _text_cell(value: Any) -> Any:

@@ -159,6 +159,9 @@ class Outbox:
         text = item.raw if item.raw is not None else json.dumps(item.event, separators=(",", ":"))
         item.sent_ns = time.perf_counter_ns()
         await self._send(text)
+        # the frame reached the socket between sent_ns and this: a wide gap (the process was
+        # preempted mid-send) says how uncertain this send time is as a truth
+        item.note["sent_after_ns"] = time.perf_counter_ns()
         self._record(item, target, text)
         if item.on_sent is not None:
             item.on_sent()

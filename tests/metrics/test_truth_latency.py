@@ -30,6 +30,9 @@ LATENCY = {"vad_decision": "fixed:0", "commit": "fixed:200", "response_start": "
 # lateness limit is loose: pacing is not what this test checks (the truth is computed from the
 # actual send times), and a chunk sent late on a busy machine must not hide a turn.
 SESSIONS, TURNS = 50, 2
+# The simulator stamps a send before and after handing the frame to its socket; where the two
+# are further apart than this the truth itself is uncertain and the turn is not compared.
+TRUTH_UNCERTAINTY_NS = 300_000
 
 
 def _recv_by_kind(trace: Any, kind: str) -> list[dict[str, Any]]:
@@ -65,6 +68,8 @@ def test_injected_commit_and_first_audio_delays_are_measured_within_2_ms_at_p99(
             first = _first_delta(trace, row["response_id"])
             srv_commit, srv_stop, srv_first = (sent_ns[x["event"]["event_id"]] for x in (commit, stop, first))
             assert srv_commit["delay_ns"] == 200_000_000 and srv_first["delay_ns"] == 300_000_000
+            if any(r["sent_after_ns"] - r["sent_ns"] > TRUTH_UNCERTAINTY_NS for r in (srv_commit, srv_stop, srv_first)):
+                continue    # the simulator was preempted while sending: its send time is no truth
             truth_commit_stage = (srv_commit["sent_ns"] - srv_stop["sent_ns"]) / 1e6
             errors["commit_stage"].append(row["vad_commit_ms"] - row["vad_stop_ms"] - truth_commit_stage)
             truth_from_commit = (srv_first["sent_ns"] - srv_commit["sent_ns"]) / 1e6
@@ -73,9 +78,11 @@ def test_injected_commit_and_first_audio_delays_are_measured_within_2_ms_at_p99(
             truth_ttfa = (srv_first["sent_ns"] - end_mark["t_ns"]) / 1e6
             errors["ttfa_ms"].append(row["ttfa_ms"] - truth_ttfa)
             assert by_id  # every received event kept its event_id
-    assert turns_seen >= SESSIONS * TURNS * 0.9
+    compared = len(errors["ttfa_ms"])
+    assert turns_seen >= SESSIONS * TURNS * 0.9 and compared >= 40, (turns_seen, compared)
     for name, values in errors.items():
         p99 = float(np.percentile(np.abs(values), 99))
+        print(f"{name}: n={len(values)} of {turns_seen} turns, p99 |error| {p99:.3f} ms")
         assert p99 <= 2.0, f"{name}: p99 |measured - truth| = {p99:.3f} ms"
     # and the nominal injected delays show through: commit stage >= 200 ms, commit -> audio >= 300 ms
     assert all(row >= -2.0 for row in errors["commit_stage"])
