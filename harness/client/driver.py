@@ -26,7 +26,8 @@ import websockets
 
 from harness.client.clips import Clip, silence_clip, utterance_clip
 from harness.client.connection import ConnectFailed, ConnectionLost, SansIOConnection
-from harness.client.pacer import AudioStream, get_pacer
+from harness.client.clock import REAL_CLOCK, Clock
+from harness.client.pacer import AudioStream, Pacer, get_pacer
 from harness.client.playout import Player
 from harness.client.receiver import Incoming, Receiver
 from harness.client.spec import SessionSpec
@@ -68,9 +69,17 @@ def _versions() -> dict[str, str]:
 
 class Session:
     def __init__(self, spec: SessionSpec, stop: threading.Event | None = None,
-                 on_turn_end: Callable[[dict[str, Any]], None] | None = None, corpus_name: str = "") -> None:
+                 on_turn_end: Callable[[dict[str, Any]], None] | None = None, corpus_name: str = "",
+                 clock: Clock = REAL_CLOCK, connector: Callable[..., Any] | None = None,
+                 pacer: Pacer | None = None) -> None:
+        """`clock`, `connector` (url, headers, timeout_s, poll_s -> connection) and `pacer` are
+        injected by tests that run a session on virtual time against an in-memory server; a
+        connection with `attach_receiver` is then fed by its server, with no receive thread."""
         spec.check()
         self.spec = spec
+        self.clock = clock
+        self._connector = connector
+        self._pacer = pacer
         self.fmt = AudioFormat(spec.fmt)
         self.dialect = Dialect(spec.dialect)
         self.stop_flag = stop if stop is not None else threading.Event()
@@ -82,7 +91,7 @@ class Session:
             "corpus": corpus_name, "scenario": spec.scenario, "scenario_params": dict(spec.scenario_params),
             "session_config": None, "chunk_ms": spec.chunk_ms, "rtf": spec.rtf, "versions": dict(_versions()),
             "lateness_limit_ms": spec.lateness_limit_ms, "jitter_ms": spec.jitter_ms,
-        }, lock=threading.Lock(), flush_lock=threading.Lock())
+        }, lock=threading.Lock(), flush_lock=threading.Lock(), clock_ns=clock.now_ns)
         # The turn meter sees every record as it is written: a turn's record exists the moment
         # its turn_end mark does, and the scenario asks it which response answers a turn.
         self.meter = TurnMeter(self.rec.header)
@@ -100,7 +109,7 @@ class Session:
         self.error: str | None = None
         self._recv_thread: threading.Thread | None = None
         self._ended_players: set[str] = set()
-        self._flushed_ns = time.perf_counter_ns()
+        self._flushed_ns = clock.now_ns()
         self._checked_k = 0     # audio chunks sent when the state tables last heard of appends
         self._append_probe = make_event(Kind.INPUT_AUDIO_APPEND, self.dialect, audio="")
 
@@ -120,15 +129,20 @@ class Session:
             headers.append(BETA_HEADER)
         self.rec.mark(Mark.CONNECT_START, url=self.rec.header["target"])
         impl = SyncConnection if spec.ws_impl == "sync" else SansIOConnection
+        connect = self._connector or impl.open
         try:
-            self.conn = impl.open(spec.url, headers, spec.connect_timeout_s, poll_s=RECEIVE_POLL_S)
+            self.conn = connect(spec.url, headers, spec.connect_timeout_s, poll_s=RECEIVE_POLL_S)
         except ConnectFailed as exc:
             self._fail("connect_failed", self._scrub(str(exc)))
             return False
         self.rec.mark(Mark.CONNECTED, status=101)
         self.receiver = Receiver(self.conn, self.rec, self.fmt, self.inbox, spec.jitter_ms, self.dialect)
-        self._recv_thread = threading.Thread(target=self.receiver.run, name=f"recv-{spec.session_id}", daemon=True)
-        self._recv_thread.start()
+        attach = getattr(self.conn, "attach_receiver", None)
+        if attach is not None:
+            attach(self.receiver)        # an in-memory server hands its frames to the receiver
+        else:
+            self._recv_thread = threading.Thread(target=self.receiver.run, name=f"recv-{spec.session_id}", daemon=True)
+            self._recv_thread.start()
         if self.wait_for(Kind.SESSION_CREATED, spec.connect_timeout_s) is None:
             self._fail("error", "no session.created within the connect timeout")
             return False
@@ -145,7 +159,7 @@ class Session:
                                   rtf=spec.rtf, lateness_limit_ms=spec.lateness_limit_ms, notify=self._notify,
                                   stop_flag=self.stop_flag,
                                   tick_chunks=max(1, int(TICK_MS * spec.rtf / spec.chunk_ms)))
-        pacer = get_pacer()
+        pacer = self._pacer or get_pacer()
         pacer.add(self.stream)
         self.rec.mark(Mark.STREAM_START, t0_ns=self.stream.t0_ns, chunk_ms=spec.chunk_ms, rtf=spec.rtf)
         self.rec.flush()
@@ -186,6 +200,10 @@ class Session:
         self.rec.close(reason)      # the footer: the meter records the turns still open
         self._deliver_records()
 
+    def now_ns(self) -> int:
+        """The session's clock (the trace's time base)."""
+        return self.clock.now_ns()
+
     def __enter__(self) -> "Session":
         return self
 
@@ -220,7 +238,7 @@ class Session:
         event = make_event(kind, self.dialect, **fields)
         text = encode(event)
         assert self.conn is not None
-        t_ns = time.perf_counter_ns()
+        t_ns = self.clock.now_ns()
         try:
             self.conn.send_text(text)
         except ConnectionLost as exc:
@@ -274,7 +292,8 @@ class Session:
         Raises SessionStopped when the stop flag is set, SessionClosed when the connection ended.
         Playout ends are produced here, when their time comes, as `local="playout_end"` items.
         """
-        deadline = time.perf_counter_ns() + int(timeout_s * 1e9)
+        clock = self.clock
+        deadline = clock.now_ns() + int(timeout_s * 1e9)
         while True:
             if self.stop_flag.is_set():
                 raise SessionStopped()
@@ -282,7 +301,7 @@ class Session:
             if ended is not None:
                 yield ended
                 continue
-            now = time.perf_counter_ns()
+            now = clock.now_ns()
             if now - self._flushed_ns > FLUSH_EVERY_NS:
                 self.rec.flush()
                 self._flushed_ns = now
@@ -290,7 +309,7 @@ class Session:
                 return
             wake = min(deadline, now + int(STOP_POLL_S * 1e9), self._next_playout_end_ns())
             try:
-                item = self.inbox.get(timeout=max(0, wake - now) / 1e9)
+                item = clock.wait(self.inbox, max(0, wake - now) / 1e9)
             except queue.Empty:
                 continue
             if item.local == "tick":
@@ -352,7 +371,7 @@ class Session:
         """Record the playout end of a player whose audio has all played (or, on close, stop it)."""
         if self.receiver is None:
             return None
-        now = time.perf_counter_ns()
+        now = self.clock.now_ns()
         for rid, player in list(self.receiver.players.items()):
             if rid in self._ended_players or not player.started or player.end_ns is None:
                 continue

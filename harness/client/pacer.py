@@ -272,6 +272,12 @@ class Pacer:
         if start:
             self._ensure_thread()
 
+    def next_deadline_ns(self) -> int | None:
+        """When the next chunk is due (now for a stream just added); None when idle."""
+        if self._pending:
+            return self._clock()
+        return self._heap[0][0] if self._heap else None
+
     @property
     def active(self) -> int:
         return len(self._heap) + len(self._pending)

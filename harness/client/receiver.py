@@ -80,11 +80,16 @@ class Receiver:
             self._rec.mark(Mark.ERROR, message=f"receive loop: {type(exc).__name__}: {exc}")
             self.lost = ConnectionLost(str(exc), 1011, "internal error", "client")
         finally:
-            self.running = False
-            lost = self.lost
-            if lost is not None:   # recorded before the session hears of it: its turns end after
-                self._rec.mark(Mark.CLOSE, code=lost.code, reason=lost.reason, by=lost.by)
-            self._inbox.put(Incoming(0, local="closed"))
+            self.ended(self.lost)
+
+    def ended(self, lost: ConnectionLost | None) -> None:
+        """The connection is over: record how (before the session hears of it, so its turns end
+        after the close is on record), then tell the session."""
+        self.running = False
+        self.lost = lost
+        if lost is not None:
+            self._rec.mark(Mark.CLOSE, code=lost.code, reason=lost.reason, by=lost.by)
+        self._inbox.put(Incoming(0, local="closed"))
 
     def handle(self, t_ns: int, text: str) -> Event | None:
         rec = self._rec

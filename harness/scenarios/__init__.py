@@ -170,10 +170,12 @@ def _looped(clip: Clip, n_chunks: int) -> Clip:
 
 
 def run_scenario(spec: SessionSpec, stop: threading.Event | None = None,
-                 on_turn_end: Callable[[dict[str, Any]], None] | None = None) -> SessionResult:
-    """Run one simulated caller to the end (see the module docstring for the guarantees)."""
+                 on_turn_end: Callable[[dict[str, Any]], None] | None = None, **session_options: Any) -> SessionResult:
+    """Run one simulated caller to the end (see the module docstring for the guarantees).
+
+    `session_options` go to the `Session` (a test's virtual clock, in-memory connector and pacer)."""
     scenario, setup, corpus_name = prepare(spec)
-    session = Session(spec, stop, on_turn_end, corpus_name=corpus_name)
+    session = Session(spec, stop, on_turn_end, corpus_name=corpus_name, **session_options)
     try:
         with session:
             config = session_config(spec, server_vad=scenario.server_vad,

@@ -14,7 +14,6 @@ noisy_playback  while the answer plays, the caller's microphone picks up noise (
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from harness.client.driver import Session
@@ -41,10 +40,10 @@ def truncate_played(session: Session, turn: int, response_id: str, at_ns: int, r
 
 def _wait_playout_offset(session: Session, watch: TurnWatch, offset_ms: float, budget_s: float) -> bool:
     """Run the inbox until the answer has played `offset_ms`; False when it ended or never came."""
-    deadline = time.perf_counter_ns() + int(budget_s * 1e9)
+    deadline = session.now_ns() + int(budget_s * 1e9)
     while True:
         player = session.player(watch.response_id)
-        now = time.perf_counter_ns()
+        now = session.now_ns()
         if player is not None and player.started and watch.played_out:
             return False
         target = None

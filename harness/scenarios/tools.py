@@ -11,7 +11,6 @@ its playout. A turn whose response calls no tool is followed like a plain turn.
 from __future__ import annotations
 
 import json
-import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from harness.client.driver import Session
@@ -69,7 +68,7 @@ def run_function_call(session: Session, setup: Setup) -> None:
         calls = state.function_calls if state is not None else []
         if calls:
             for call in calls:
-                wait_s = delay_s - (time.perf_counter_ns() - int(call["received_ns"])) / 1e9
+                wait_s = delay_s - (session.now_ns() - int(call["received_ns"])) / 1e9
                 if wait_s > 0:
                     session.pause(wait_s)
                 output = call_local(str(call.get("name")), str(call.get("arguments") or ""))

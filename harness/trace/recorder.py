@@ -68,12 +68,14 @@ class TraceRecorder:
 
     def __init__(self, path: str | Path, header: dict[str, Any],
                  observer: Callable[[dict[str, Any]], None] | None = None,
-                 lock: ContextManager[Any] | None = None, flush_lock: ContextManager[Any] | None = None) -> None:
+                 lock: ContextManager[Any] | None = None, flush_lock: ContextManager[Any] | None = None,
+                 clock_ns: Callable[[], int] = time.perf_counter_ns) -> None:
         self.path = Path(path)
         header = dict(header)
         if "target" in header and isinstance(header["target"], str):
             header["target"] = redact_url(header["target"])
-        header.setdefault("clock", {"wall_ns": time.time_ns(), "mono_ns": time.perf_counter_ns()})
+        self._clock_ns = clock_ns
+        header.setdefault("clock", {"wall_ns": time.time_ns(), "mono_ns": clock_ns()})
         self.header: dict[str, Any] = {"rec": "header", "schema": SCHEMA_VERSION, **header}
         # Lines are formatted when recorded and buffered as bytes: the garbage collector never
         # walks a buffered record (dicts kept a quarter second made every young collection
@@ -133,7 +135,7 @@ class TraceRecorder:
                   "event": event if scrubbed else scrub_event(event, bytes_per_ms)})
 
     def mark(self, name: str, t_ns: int | None = None, **fields: Any) -> None:
-        stamp = time.perf_counter_ns() if t_ns is None else t_ns
+        stamp = self._clock_ns() if t_ns is None else t_ns
         self.add({"rec": "mark", "t_ns": stamp, "mark": str(name), **fields})
 
     def violation(self, t_ns: int, rule: str, side: str, message: str, event_type: str | None) -> None:
@@ -164,7 +166,7 @@ class TraceRecorder:
             if self.closed:
                 return
             self.closed = True
-        self.add({"rec": Rec.FOOTER.value, "t_ns": time.perf_counter_ns(), "reason": str(reason),
+        self.add({"rec": Rec.FOOTER.value, "t_ns": self._clock_ns(), "reason": str(reason),
                   "records": self._count + len(self._buffer) + (1 if self._header_written else 2)})
         self.flush()
         with self._lock:
