@@ -7,28 +7,22 @@ this module).
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     OK = "ok"
     TIMEOUT = "timeout"
     ERROR = "error"
     INVALID_PACING = "invalid_pacing"
     STOPPED = "stopped"     # the run ended mid-turn: neither a success nor a timeout
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class VadVerdict(str, Enum):
+class VadVerdict(StrEnum):
     EARLY = "early"
     LATE = "late"
     MISSED = "missed"
     OK = "ok"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 STATUSES: tuple[str, ...] = tuple(s.value for s in Status)

@@ -2,17 +2,17 @@
 
 Every writer (pacer, driver, scenarios, replay, the report's synthetic traces) and every reader
 (metrics, report, replay) names marks through `Mark`; `docs/contracts.md` section 4 lists the
-same names and a test keeps the two equal. `Mark` and `Rec` are `str` enums, so a record written
+same names and a test keeps the two equal. `Mark` and `Rec` are `StrEnum`s, so a record written
 with `Mark.TURN_START` reads back as the plain string "turn_start" and compares equal to it.
 """
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any, TypedDict
 
 
-class Rec(str, Enum):
+class Rec(StrEnum):
     """The `rec` field of a trace line."""
 
     HEADER = "header"
@@ -23,11 +23,8 @@ class Rec(str, Enum):
     VIOLATION = "violation"
     FOOTER = "footer"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Mark(str, Enum):
+class Mark(StrEnum):
     """The `mark` field of a `mark` record: things the caller did or saw that no event says."""
 
     CONNECT_START = "connect_start"
@@ -54,20 +51,14 @@ class Mark(str, Enum):
     ERROR = "error"
     CLOSE = "close"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Reason(str, Enum):
+class Reason(StrEnum):
     """How a session's trace ended (the footer's `reason`)."""
 
     DONE = "done"
     CLOSED = "closed"
     STOPPED = "stopped"
     ERROR = "error"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class AppendRecord(TypedDict):

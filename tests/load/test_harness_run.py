@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import time
 from pathlib import Path
 
@@ -25,6 +26,14 @@ def test_harness_run_against_the_embedded_simulator_writes_the_whole_run_directo
     assert "ttfa_ms" in done.stdout and "PASS" in done.stdout
     stats = (out / "stats_stats.csv").read_text()
     assert "realtime,ttfa" in stats  # the per-turn request events reached Locust's own stats
+    # Locust's live events are the run's records: one event per measured metric per turn (turns
+    # the stop cut short are recorded when their sessions close, after Locust's last count)
+    counts = {row["Name"]: int(row["Request Count"]) for row in csv.DictReader(stats.splitlines())
+              if row["Type"] == "realtime"}
+    for name, metric in (("ttfa", "ttfa_ms"), ("cancel_ack", "cancel_ack_ms"), ("vad_commit", "vad_commit_ms")):
+        ended = sum(1 for r in rows if r.get(metric) is not None and r["status"] != "stopped")
+        measured = sum(1 for r in rows if r.get(metric) is not None)
+        assert ended <= counts.get(name, 0) <= measured, (name, counts, ended, measured)
 
 
 @pytest.mark.slow
