@@ -108,27 +108,33 @@ def start_sink(tmp: Path, timeout_s: float) -> tuple[subprocess.Popen[str], str]
 
 
 def run_step(label: str, path: Path, users: int, args: argparse.Namespace) -> dict[str, Any]:
+    try:
+        return _run_step(label, path, users, args)
+    except (RuntimeError, OSError, psutil.Error) as exc:   # one broken step must not lose the others
+        return {"users": users, "error": f"{type(exc).__name__}: {exc}", "passed": False}
+
+
+def _run_step(label: str, path: Path, users: int, args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix=f"run-capacity-{label}-{users}-"))
     row: dict[str, Any] = {"users": users, "dir": str(tmp) if args.keep else None}
     sink, url = start_sink(tmp, args.duration + 300)
-    sink_ps = psutil.Process(sink.pid)
-    sink_cpu0 = _cpu_s(sink_ps)
-    cmd = [sys.executable, "-m", "harness", "run", "--target", url, "--auth", "none", "-u", str(users),
-           "-r", str(args.rate), "-t", f"{args.duration}s", "--scenario", SCENARIO, "--out", str(tmp / "run"),
-           "--no-report"]
-    env = {**os.environ, "PYTHONPATH": str(path)}
-    started = time.monotonic()
-    with open(tmp / "caller.log", "w") as log:
-        caller = subprocess.Popen(_pinned(0, cmd), cwd=path, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
-        LIVE.append(caller)
-        cpu = _watch(caller, started + args.duration + 180)
-        _stop(caller, 30)
-    row["caller_exit"] = caller.returncode
-    row["caller_wall_s"] = round(time.monotonic() - started, 1)
-    row.update(cpu)
-    row["sink_cpu_pct"] = round((_cpu_s(sink_ps) - sink_cpu0) / row["caller_wall_s"] * 100, 1)
-    _stop(sink, 60)
+    try:
+        sink_ps = psutil.Process(sink.pid)
+        sink_cpu0 = _cpu_s(sink_ps)
+        cmd = [sys.executable, "-m", "harness", "run", "--target", url, "--auth", "none", "-u", str(users),
+               "-r", str(args.rate), "-t", f"{args.duration}s", "--scenario", SCENARIO, "--out", str(tmp / "run"),
+               "--no-report"]
+        started = time.monotonic()
+        with open(tmp / "caller.log", "w") as log:
+            caller = subprocess.Popen(_pinned(0, cmd), cwd=path, env={**os.environ, "PYTHONPATH": str(path)},
+                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            LIVE.append(caller)
+            row.update(_watch(caller, started + args.duration + 180))
+            _stop(caller, 30)
+        row["caller_exit"], row["caller_wall_s"] = caller.returncode, round(time.monotonic() - started, 1)
+        row["sink_cpu_pct"] = round((_cpu_s(sink_ps) - sink_cpu0) / row["caller_wall_s"] * 100, 1)
+    finally:
+        _stop(sink, 60)
     assert sink.stdout is not None
     said = [ln for ln in sink.stdout.read().splitlines() if ln.startswith("sink ")]
     row["sink"] = json.loads(said[-1][5:]) if said else None
@@ -293,8 +299,8 @@ COLUMNS = ("pacing p99 / max ms", "same, without the last 1 s before stop", "inv
 
 
 def _cells(row: dict[str, Any] | None) -> list[str]:
-    if row is None:
-        return ["-"] * len(COLUMNS)
+    if row is None or row.get("error"):
+        return [str((row or {}).get("error", "-"))[:80]] + ["-"] * (len(COLUMNS) - 1)
     pacing, err, turns = row.get("pacing") or {}, row.get("stamp_error_ms") or {}, row.get("turns") or {}
     share = row.get("invalid_share")
     steady = row.get("pacing_before_stop") or {}
