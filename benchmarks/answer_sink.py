@@ -164,7 +164,7 @@ class Conn(LeanConnection):
             self.configure()
             self.emit("session.updated", t, session=self.session())
         elif kind == "response.cancel":
-            if self.resp is None:
+            if self.resp is None or msg.get("response_id") not in (None, self.resp.id):
                 self.error("response_cancel_not_active", error_message("response_cancel_not_active"), t)
             else:
                 self.finish("cancelled", "client_cancelled", t)

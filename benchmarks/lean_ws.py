@@ -1,15 +1,17 @@
 """A cheap WebSocket server connection for benchmark targets, and the record of every frame sent.
 
-Why not `websockets.asyncio.server.serve`: at 500 sessions x 50 appends/s on the 2-core development
-VM, receiving alone took ~96 % of a core through websockets (its frame parser alone ~20 %) and
-~76 % with the frames parsed here (benchmarks/answer_sink.py is the user). So websockets' sans-I/O
-`ServerProtocol` does the opening handshake, and the data path is this plain `asyncio.Protocol`:
-RFC 6455 framing of masked client frames (text, continuation, ping, close), unmasked server text
-frames, no task, coroutine or queue per connection. A subclass implements `on_open` and `on_text`.
+Why not `websockets.asyncio.server.serve`: measured on the 2-core development VM (shared, noisy)
+with 500 connections x 50 appends/s, a receive-only `serve()` server took 80-97 % of a core; the
+answering sink (benchmarks/answer_sink.py, a turn every 3 s per connection) took 96-98 % with
+websockets' sans-I/O protocol doing the framing and 76-78 % with the framing done here. So
+websockets' `ServerProtocol` does the opening handshake only, and the data path is this plain
+`asyncio.Protocol`: RFC 6455 framing of masked client frames (text, continuation, ping, close),
+unmasked server text frames, no task, coroutine or queue per connection. A subclass implements
+`on_open` and `on_text`.
 
 `SendRecord`: per frame sent, the event number, type, intended and actual send time
 (`time.perf_counter_ns()`, CLOCK_MONOTONIC, comparable with stamps of other processes on the host),
-kept in arrays (24 bytes a frame) and written as CSV at exit, with a lateness summary.
+kept in arrays (25 bytes a frame) and written as CSV at exit, with a lateness summary.
 """
 
 from __future__ import annotations
