@@ -160,7 +160,7 @@ class Session:
                                   stop_flag=self.stop_flag,
                                   tick_chunks=max(1, int(TICK_MS * spec.rtf / spec.chunk_ms)))
         pacer = self._pacer or get_pacer()
-        pacer.add(self.stream)
+        pacer.add(self.stream, start=self._pacer is None)   # an injected pacer is stepped by its owner
         self.rec.mark(Mark.STREAM_START, t0_ns=self.stream.t0_ns, chunk_ms=spec.chunk_ms, rtf=spec.rtf)
         self.rec.flush()
         return True

@@ -14,10 +14,13 @@ size from its base64 length, no decode), never by walking the event.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import queue
 from dataclasses import dataclass
 from typing import Any
 
+from harness.audio.levels import AUDIBLE_PEAK, chunk_levels, chunk_peak
 from harness.client.connection import ConnectionLost
 from harness.client.playout import Player
 from harness.protocol import AudioFormat, ConnectionRules, Dialect, Event, Kind, RemoteProtocolError, decode_server
@@ -55,6 +58,8 @@ class Receiver:
         self._rec = recorder
         self._inbox = inbox
         self._bytes_per_ms = fmt.bytes_per_ms
+        self._fmt = fmt
+        self._audible: set[str] = set()     # responses with an audible sample already
         self._jitter_ms = jitter_ms
         self.rules = ConnectionRules(perspective="client", dialect=dialect)
         self.players: dict[str, Player] = {}
@@ -101,8 +106,9 @@ class Receiver:
         kind = event.kind
         delta = event.fields.get("delta") if kind is Kind.OUTPUT_AUDIO_DELTA else None
         if isinstance(delta, str):
-            ms = b64_decoded_len(delta) / self._bytes_per_ms
-            fields = {**event.fields, "delta": {"bytes": b64_decoded_len(delta), "ms": ms}}
+            summary = self._delta_summary(event.get("response_id"), delta)
+            ms = summary["ms"]
+            fields = {**event.fields, "delta": summary}
             rec.recv(t_ns, event.type, kind.value, {"type": event.type, **fields}, scrubbed=True)
         else:
             ms = 0.0
@@ -112,6 +118,32 @@ class Receiver:
         self._account(t_ns, event, ms)
         self._inbox.put(Incoming(t_ns, event))
         return event
+
+    def _delta_summary(self, response_id: Any, delta: str) -> dict[str, Any]:
+        """What the trace keeps of an audio delta: its size, and what the caller would hear.
+
+        Until a response has been audible, each delta is decoded (in its declared format) and its
+        peak kept; the first audible delta also gives the offset of its first audible sample and
+        its zero-crossing rate (harness.audio.levels). After that, only the size (from the base64
+        length): a normal answer costs one decode.
+        """
+        nbytes = b64_decoded_len(delta)
+        summary: dict[str, Any] = {"bytes": nbytes, "ms": nbytes / self._bytes_per_ms}
+        if not isinstance(response_id, str) or response_id in self._audible:
+            return summary
+        try:
+            raw = base64.b64decode(delta)
+        except (binascii.Error, ValueError):
+            summary["invalid_base64"] = True
+            return summary
+        peak = chunk_peak(raw, self._fmt)
+        summary["peak"] = peak
+        if peak >= AUDIBLE_PEAK:
+            levels = chunk_levels(raw, self._fmt)
+            self._audible.add(response_id)
+            summary["audible_at_ms"] = levels.first_audible_ms
+            summary["crossing_rate"] = levels.crossing_rate
+        return summary
 
     def observe_sent(self, t_ns: int, event: Event) -> None:
         """Check a client event we sent against the state tables (local violations)."""

@@ -13,6 +13,11 @@ Thresholds (documented in the README): a response is `stalled` when audio deltas
 than `STALL_LIMIT_MS` before its audio is done; `audio_cut_short` when it completed with less
 than `CUT_SHORT_MS_PER_CHAR` ms of audio per transcript character (natural speech is 55-75 ms
 per character; the cut is flagged only for transcripts of at least 20 characters).
+What the caller hears (per-delta levels, harness.audio.levels): `no_audio` when audio was asked
+for and a completed response (not a tool call) sent none; `silent_audio` when it sent audio with
+no sample at or above -50 dBFS; `audio_format_mismatch` when its first audible audio looks like
+noise (zero-crossing rate over 0.35 per sample) or it lasts over `MISMATCH_MS_PER_CHAR` ms per
+transcript character (one format's bytes read as another's).
 """
 
 from __future__ import annotations
@@ -30,7 +35,13 @@ CUT_SHORT_MIN_CHARS = 20
 SPEECH_SLACK_MS = 200.0
 
 CAUSES = ("false_barge_in", "barge_in", "client_cancel_unexpected", "max_tokens", "content_filter", "failed",
-          "disconnected", "audio_cut_short", "stalled")
+          "disconnected", "no_audio", "silent_audio", "audio_format_mismatch", "audio_cut_short", "stalled")
+# Audio in the declared format plays at 55-75 ms per transcript character; one format's bytes
+# read as another's play 3-6x too long (24 kHz pcm16 declared as 8 kHz G.711: 6x).
+MISMATCH_MS_PER_CHAR = 300.0
+# Zero crossings per sample of the first audible delta above which it looks like noise (speech:
+# about 0.02-0.15; bytes of another format: about 0.5). The receiver measures it.
+NOISE_LIKE_CROSSINGS = 0.35
 
 
 @dataclass
@@ -75,6 +86,19 @@ def _max_gap_ms(r: ResponseFacts) -> tuple[float, int | None]:
     return gap_ns / NS_PER_MS, at
 
 
+def _modalities(session: Any) -> list[str] | None:
+    if not isinstance(session, dict):
+        return None
+    found = session.get("output_modalities", session.get("modalities"))
+    return [str(m) for m in found] if isinstance(found, list) else None
+
+
+def audio_expected(session: Any) -> bool:
+    """The session asked for audio answers (GA `output_modalities`, beta `modalities`; default audio)."""
+    modalities = _modalities(session)
+    return modalities is None or "audio" in modalities
+
+
 def classify_response(ix: SessionIndex, r: ResponseFacts, expect: str | None, origin_ns: int) -> Incident | None:
     base = {"status": r.status, "reason": r.reason, "created_ms": _rel_ms(r.created_ns, origin_ns),
             "done_ms": _rel_ms(r.done_ns, origin_ns), "audio_received_ms": round(r.audio_ms, 3)}
@@ -107,6 +131,19 @@ def classify_response(ix: SessionIndex, r: ResponseFacts, expect: str | None, or
     if gap_ms > STALL_LIMIT_MS:
         return Incident("stalled", r.id, {**base, "gap_ms": round(gap_ms, 3), "gap_at_ms": _rel_ms(gap_at, origin_ns)})
     chars = len(r.text)
+    if r.audio_ms <= 0 and not r.function_calls and audio_expected(ix.header.get("session_config")):
+        return Incident("no_audio", r.id, {**base, "transcript_chars": chars,
+                                           "output_modalities": _modalities(ix.header.get("session_config"))})
+    if r.audio_ms > 0 and r.first_audible_ns is None and r.peak is not None:
+        return Incident("silent_audio", r.id, {**base, "peak": r.peak})
+    noise_like = r.crossing_rate is not None and r.crossing_rate > NOISE_LIKE_CROSSINGS
+    inflated = chars >= CUT_SHORT_MIN_CHARS and r.audio_ms > chars * MISMATCH_MS_PER_CHAR
+    if noise_like or inflated:
+        return Incident("audio_format_mismatch", r.id, {
+            **base, "declared_format": ix.header.get("format"), "transcript_chars": chars,
+            "ms_per_char": round(r.audio_ms / chars, 1) if chars else None,
+            "crossing_rate": round(r.crossing_rate, 3) if r.crossing_rate is not None else None,
+            "why": "samples look like noise" if noise_like else "audio far longer than its transcript"})
     if chars >= CUT_SHORT_MIN_CHARS and r.audio_ms < chars * CUT_SHORT_MS_PER_CHAR:
         return Incident("audio_cut_short", r.id, {**base, "transcript_chars": chars,
                                                   "expected_min_audio_ms": chars * CUT_SHORT_MS_PER_CHAR})

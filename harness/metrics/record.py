@@ -30,7 +30,7 @@ VAD_VERDICTS: tuple[str, ...] = tuple(v.value for v in VadVerdict)
 
 # Timings a turn whose pacing was invalid does not keep (the caller itself ran late).
 LATENCY_COLUMNS: tuple[str, ...] = (
-    "ttfa_ms", "ttfa_from_commit_ms", "vad_stop_ms", "vad_commit_ms", "vad_end_error_ms",
+    "ttfa_ms", "ttfa_from_commit_ms", "ttfa_audible_ms", "vad_stop_ms", "vad_commit_ms", "vad_end_error_ms",
     "response_done_ms", "cancel_ack_ms", "cancel_leak_ms", "barge_in_ms", "truncate_ack_ms",
     "tool_args_ms", "tool_roundtrip_ms", "underrun_count", "underrun_ms")
 
@@ -40,8 +40,9 @@ IDENTITY_COLUMNS: tuple[str, ...] = (
 
 COLUMNS: tuple[str, ...] = (
     *IDENTITY_COLUMNS, "status", "response_id", "response_status", "response_reason",
-    "ttfa_ms", "ttfa_from_commit_ms", "vad_stop_ms", "vad_commit_ms", "vad_end_error_ms", "vad_verdict",
-    "response_done_ms", "cancel_ack_ms", "cancel_leak_ms", "barge_in_ms", "truncate_ack_ms",
-    "tool_args_ms", "tool_roundtrip_ms", "underrun_count", "underrun_ms", "audio_ms", "transcript",
+    "ttfa_ms", "ttfa_from_commit_ms", "ttfa_audible_ms", "vad_stop_ms", "vad_commit_ms", "vad_end_error_ms",
+    "vad_verdict", "response_done_ms", "cancel_ack_ms", "cancel_leak_ms", "barge_in_ms", "truncate_ack_ms",
+    "tool_args_ms", "tool_roundtrip_ms", "underrun_count", "underrun_ms", "audio_ms", "leading_silence_ms",
+    "transcript",
     "send_lateness_p50_ms", "send_lateness_p99_ms", "send_lateness_max_ms",
     "incident", "incident_evidence", "violations", "expected_interruption")

@@ -17,9 +17,9 @@ import numpy as np
 from harness.metrics.incidents import CAUSES
 from harness.metrics.record import STATUSES
 
-METRICS = ("ttfa_ms", "ttfa_from_commit_ms", "vad_stop_ms", "vad_commit_ms", "vad_end_error_ms",
+METRICS = ("ttfa_ms", "ttfa_from_commit_ms", "ttfa_audible_ms", "vad_stop_ms", "vad_commit_ms", "vad_end_error_ms",
            "response_done_ms", "cancel_ack_ms", "cancel_leak_ms", "barge_in_ms", "truncate_ack_ms",
-           "tool_args_ms", "tool_roundtrip_ms", "underrun_count", "underrun_ms", "audio_ms",
+           "tool_args_ms", "tool_roundtrip_ms", "underrun_count", "underrun_ms", "audio_ms", "leading_silence_ms",
            "send_lateness_p99_ms")
 GROUP_BY = ("scenario", "format", "dialect", "utterance")
 PERCENTILES = (50, 90, 95, 99)

@@ -144,6 +144,8 @@ class TurnMeter:
             "response_status": answer.status if answer else None, "response_reason": answer.reason if answer else None,
             "ttfa_ms": _ms(first_audio_ns, end_ns),
             "ttfa_from_commit_ms": _ms(first_audio_ns, commit_sent_ns if manual else commit_ns),
+            "ttfa_audible_ms": _ms(next((r.first_audible_ns for r in responses if r.first_audible_ns), None), end_ns),
+            "leading_silence_ms": audio_responses[0].leading_silence_ms if audio_responses else None,
             "vad_stop_ms": _ms(_t(stopped), end_ns),
             "vad_commit_ms": None if manual else _ms(commit_ns, end_ns),
             "response_done_ms": _ms(responses[-1].done_ns if responses else None, end_ns),

@@ -31,6 +31,13 @@ class ResponseFacts:
     first_audio_ns: int | None = None
     first_item_id: str | None = None     # item of the first audio delta (what a truncate names)
     audio_ms: float = 0.0
+    # what the caller would hear (from the receiver's per-delta levels): the arrival of the delta
+    # holding the first audible sample, that sample's position in the response's audio, the
+    # loudest peak of the deltas checked, and the zero-crossing rate of the first audible delta
+    first_audible_ns: int | None = None
+    leading_silence_ms: float | None = None
+    peak: int | None = None
+    crossing_rate: float | None = None
     delta_times_ns: list[int] = field(default_factory=list)
     delta_ms: list[float] = field(default_factory=list)
     audio_done_ns: int | None = None
@@ -157,6 +164,17 @@ def _audio_delta(log: ResponseLog, t_ns: int, fields: dict[str, Any]) -> Respons
     if facts is None:
         return None
     ms = _delta_ms(fields)
+    delta = fields.get("delta")
+    if isinstance(delta, dict):
+        peak = delta.get("peak")
+        if isinstance(peak, int):
+            facts.peak = peak if facts.peak is None else max(facts.peak, peak)
+        audible_at = delta.get("audible_at_ms")
+        if facts.first_audible_ns is None and isinstance(audible_at, (int, float)):
+            facts.first_audible_ns = t_ns
+            facts.leading_silence_ms = facts.audio_ms + float(audible_at)
+            rate = delta.get("crossing_rate")
+            facts.crossing_rate = float(rate) if isinstance(rate, (int, float)) else None
     if facts.first_audio_ns is None:
         facts.first_audio_ns = t_ns
         item_id = fields.get("item_id")

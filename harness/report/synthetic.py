@@ -59,7 +59,8 @@ def synthetic_records(n_turns: int, seed: int = 0, ttfa_shift_ms: float = 0.0, u
     incident_draw = rng.random(n) < incident_rate
     cause = np.where(incident_draw, rng.choice(list(CAUSES), size=n, p=list(CAUSES.values())), None)
     columns: dict[str, Any] = {
-        "ttfa_ms": ttfa, "ttfa_from_commit_ms": ttfa - vad_commit, "vad_stop_ms": vad_stop,
+        "ttfa_ms": ttfa, "ttfa_from_commit_ms": ttfa - vad_commit, "ttfa_audible_ms": ttfa + rng.uniform(0, 40, n),
+        "vad_stop_ms": vad_stop,
         "vad_commit_ms": vad_commit, "vad_end_error_ms": vad_err, "response_done_ms": ttfa + rng.gamma(8, 150, n),
         "cancel_ack_ms": np.where(cancel, rng.lognormal(np.log(80), 0.3, n), np.nan),
         "cancel_leak_ms": np.where(cancel, rng.gamma(2, 20, n), np.nan),
@@ -68,7 +69,8 @@ def synthetic_records(n_turns: int, seed: int = 0, ttfa_shift_ms: float = 0.0, u
         "tool_args_ms": np.where(tool, ttfa + rng.gamma(4, 60, n), np.nan),
         "tool_roundtrip_ms": np.where(tool, rng.lognormal(np.log(650), 0.25, n), np.nan),
         "underrun_count": underruns.astype(float), "underrun_ms": underruns * rng.gamma(2, 40, n),
-        "audio_ms": rng.uniform(1500, 6000, n), "send_lateness_p50_ms": rng.gamma(2, 0.15, n),
+        "audio_ms": rng.uniform(1500, 6000, n), "leading_silence_ms": rng.uniform(0, 40, n),
+        "send_lateness_p50_ms": rng.gamma(2, 0.15, n),
         "send_lateness_p99_ms": rng.gamma(2, 0.9, n), "send_lateness_max_ms": rng.gamma(2, 1.6, n),
     }
     latency_only_when_ok = [c for c in METRIC_COLUMNS if not c.startswith("send_lateness")]

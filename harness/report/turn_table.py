@@ -24,7 +24,7 @@ from harness.report.errors import ReportInputError
 
 # The columns and their order are the turn record's own (harness.metrics.record), never a copy.
 LATENCY_COLUMNS = tuple(c for c in LATENCY_METRICS if c not in ("underrun_count", "underrun_ms"))
-PLAYOUT_COLUMNS = ("underrun_count", "underrun_ms", "audio_ms")
+PLAYOUT_COLUMNS = ("underrun_count", "underrun_ms", "audio_ms", "leading_silence_ms")
 PACING_COLUMNS = ("send_lateness_p50_ms", "send_lateness_p99_ms", "send_lateness_max_ms")
 METRIC_COLUMNS = LATENCY_COLUMNS + PLAYOUT_COLUMNS + PACING_COLUMNS
 

@@ -27,7 +27,8 @@ import numpy as np
 
 from harness.client.connection import ConnectionLost
 from harness.client.pacer import Pacer
-from harness.protocol import Dialect, Kind, decode_client, make_event
+from harness.audio import from_wire, resample, to_wire
+from harness.protocol import AudioFormat, Dialect, Kind, decode_client, make_event
 from harness.sim.vad import make_vad
 
 MS = 1_000_000
@@ -47,6 +48,9 @@ class Delays:
     answer_audio_ms: float = 1000.0
     cancel_ms: float = 15.0      # response.done (cancelled) after response.cancel
     truncate_ms: float = 5.0     # conversation.item.truncated after the truncate
+    leading_silence_ms: float = 0.0   # digital silence before the answer's tone
+    answer: str = "tone"         # "tone", "silent" (all zero samples) or "none" (transcript only)
+    send_format: AudioFormat | None = None   # send answers in this format whatever was declared
 
 
 class VirtualClock:
@@ -62,6 +66,8 @@ class VirtualClock:
         return self.t_ns
 
     def wait(self, inbox: "queue.SimpleQueue[Any]", timeout_s: float) -> Any:
+        if self.pacer._thread is not None:     # noqa: SLF001 - a real thread would break virtual time
+            raise RuntimeError("the virtual clock's pacer must be stepped by the clock, not by a thread")
         deadline = self.t_ns + int(timeout_s * 1e9)
         for _ in range(2_000_000):      # bounded: a session of minutes is well under this
             try:
@@ -138,6 +144,8 @@ class ScriptedServer:
         self.vad: Any = None
         self.item_id: str | None = None
         self.active: _Response | None = None
+        self.input_format = AudioFormat.PCM16     # what the session.update declared
+        self.output_format = AudioFormat.PCM16
         self.responses: dict[str, _Response] = {}
 
     # -- the pair's side -----------------------------------------------------------------------
@@ -189,7 +197,10 @@ class ScriptedServer:
         kind = event.kind
         if kind is Kind.SESSION_UPDATE:
             session = event.get("session") or {}
-            td = ((session.get("audio") or {}).get("input") or {}).get("turn_detection", self.turn_detection)
+            audio = session.get("audio") or {}
+            self.input_format = _format_of((audio.get("input") or {}).get("format"))
+            self.output_format = _format_of((audio.get("output") or {}).get("format"))
+            td = (audio.get("input") or {}).get("turn_detection", self.turn_detection)
             self.turn_detection = td
             if td:
                 self.vad = make_vad("energy", 24000, float(td.get("threshold", 0.5)),
@@ -212,7 +223,9 @@ class ScriptedServer:
                        content_index=event.get("content_index", 0), audio_end_ms=event.get("audio_end_ms", 0))
 
     def _append(self, raw: bytes) -> None:
-        samples = np.frombuffer(raw, dtype="<i2")
+        samples = from_wire(raw, self.input_format)
+        if self.input_format is not AudioFormat.PCM16:
+            samples = resample(samples, 8000, 24000)     # the VAD runs at 24 kHz
         self.input_ms += len(samples) / 24.0
         if self.vad is None or not self.turn_detection:
             return
@@ -242,13 +255,10 @@ class ScriptedServer:
         part = {"type": "audio", "transcript": ""}
         scoped = {"response_id": rid, "item_id": item, "output_index": 0, "content_index": 0}
         self._send(0.0, Kind.CONTENT_PART_ADDED, at_ns=created, of=rid, part=part, **scoped)
-        chunk = base64.b64encode(b"\0" * int(d.delta_audio_ms * 48)).decode()
         t_ns = created + int(d.first_audio_ms * MS)
-        deltas = int(d.answer_audio_ms // d.delta_audio_ms)
-        for index in range(deltas):
+        self._send(0.0, Kind.OUTPUT_TRANSCRIPT_DELTA, at_ns=t_ns, of=rid, delta="Sure.", **scoped)
+        for chunk in _answer_chunks(d, self.output_format if d.send_format is None else d.send_format):
             self._send(0.0, Kind.OUTPUT_AUDIO_DELTA, at_ns=t_ns, of=rid, delta=chunk, **scoped)
-            if index == 0:
-                self._send(0.0, Kind.OUTPUT_TRANSCRIPT_DELTA, at_ns=t_ns, of=rid, delta="Sure.", **scoped)
             t_ns += int(d.delta_gap_ms * MS)
         for kind, extra in ((Kind.OUTPUT_AUDIO_DONE, {}), (Kind.OUTPUT_TRANSCRIPT_DONE, {"transcript": "Sure."}),
                             (Kind.CONTENT_PART_DONE, {"part": {**part, "transcript": "Sure."}})):
@@ -258,8 +268,31 @@ class ScriptedServer:
         done = {"id": rid, "object": "realtime.response", "status": "completed", "output": []}
         self._send(0.0, Kind.RESPONSE_DONE, at_ns=t_ns, of=rid, response=done)
 
-    def _cancel(self, response: _Response, reason: str, after_ms: float) -> None:
+    def _cancel(self, response: _Response, reason: str, after_ms: float) -> None:  # noqa: D102
         response.done = True      # everything queued for it is dropped, but this response.done
         body = {"id": response.id, "object": "realtime.response", "status": "cancelled",
                 "status_details": {"type": "cancelled", "reason": reason}, "output": []}
         self._send(after_ms, Kind.RESPONSE_DONE, response=body)
+
+
+def _format_of(spec: Any) -> AudioFormat:
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    return {"audio/pcmu": AudioFormat.G711_ULAW, "audio/pcma": AudioFormat.G711_ALAW}.get(str(kind), AudioFormat.PCM16)
+
+
+def _answer_chunks(d: Delays, fmt: AudioFormat) -> list[str]:
+    """The answer's audio deltas in `fmt`: silence, then a 440 Hz tone at -12 dBFS."""
+    if d.answer == "none":
+        return []
+    per_ms = fmt.rate_hz // 1000
+    total = int(d.answer_audio_ms * per_ms)
+    audio = np.zeros(total, dtype=np.int16)
+    if d.answer == "tone":
+        start = int(d.leading_silence_ms * per_ms)
+        t = np.arange(total - start) / float(fmt.rate_hz)
+        audio[start:] = (8000 * np.sin(2 * np.pi * 440.0 * t)).astype(np.int16)
+        if start < total:
+            audio[start] = 8000       # the first audible sample is exactly at the leading silence's end
+    wire = to_wire(audio, fmt.rate_hz, fmt)
+    step = int(d.delta_audio_ms * per_ms) * (2 if fmt is AudioFormat.PCM16 else 1)
+    return [base64.b64encode(wire[i:i + step]).decode() for i in range(0, len(wire), step)]

@@ -118,3 +118,43 @@ def test_virtual_records_equal_the_records_measured_offline_from_the_trace(tmp_p
         assert [r["turn"] for r in offline] == [r["turn"] for r in result.records]
         for live, measured in zip(sorted(result.records, key=lambda r: r["turn"]), offline):
             assert {k: live[k] for k in measured} == measured
+
+
+@pytest.mark.parametrize("fmt", ["pcm16", "g711_ulaw", "g711_alaw"])
+def test_the_answer_s_leading_silence_is_measured_to_the_sample_in_every_format(tmp_path: Path, fmt: str) -> None:
+    # 137 ms of digital silence before the tone: it ends inside the second 100 ms delta
+    result, _ = _run(tmp_path, "plain", turns=2, delays=Delays(leading_silence_ms=137.0), fmt=fmt)
+    for row in result.records:
+        assert row["status"] == "ok" and row["incident"] is None
+        assert row["leading_silence_ms"] == pytest.approx(137.0, abs=1.0)
+        # the first audible sample came with the second delta, 20 ms (one delta gap) after the first
+        assert row["ttfa_audible_ms"] == pytest.approx(row["ttfa_ms"] + 20.0, abs=1e-6)
+
+
+def test_an_answer_of_silent_audio_is_a_silent_audio_incident(tmp_path: Path) -> None:
+    result, _ = _run(tmp_path, "plain", turns=1, delays=Delays(answer="silent"))
+    row = result.records[0]
+    assert row["incident"] == "silent_audio" and row["ttfa_ms"] is not None and row["ttfa_audible_ms"] is None
+    assert row["incident_evidence"]["peak"] == 0
+
+
+def test_an_answer_without_audio_is_a_no_audio_incident(tmp_path: Path) -> None:
+    result, _ = _run(tmp_path, "plain", turns=1, delays=Delays(answer="none"))
+    row = result.records[0]
+    assert row["incident"] == "no_audio" and row["ttfa_ms"] is None
+    assert row["incident_evidence"]["output_modalities"] == ["audio"]
+
+
+def test_pcm16_sent_where_g711_was_declared_is_an_audio_format_mismatch(tmp_path: Path) -> None:
+    from harness.protocol import AudioFormat
+
+    result, _ = _run(tmp_path, "plain", turns=1, fmt="g711_ulaw",
+                     delays=Delays(send_format=AudioFormat.PCM16, answer_audio_ms=3000.0), turn_timeout_s=60.0)
+    row = result.records[0]
+    assert row["incident"] == "audio_format_mismatch", row["incident_evidence"]
+    assert row["incident_evidence"]["declared_format"] == "g711_ulaw"
+
+
+def test_the_right_format_is_not_a_mismatch(tmp_path: Path) -> None:
+    result, _ = _run(tmp_path, "plain", turns=2, fmt="g711_ulaw", delays=Delays(answer_audio_ms=3000.0))
+    assert [r["incident"] for r in result.records] == [None, None]
