@@ -29,7 +29,7 @@ LATENCY = {"vad_decision": "fixed:0", "commit": "fixed:200", "response_start": "
 # a receive loop that runs late behind the other 49 sessions' work still stamps the arrival. The
 # lateness limit is loose: pacing is not what this test checks (the truth is computed from the
 # actual send times), and a chunk sent late on a busy machine must not hide a turn.
-SESSIONS, TURNS = 50, 3
+SESSIONS, TURNS = 50, 4
 # The simulator stamps a send before and after handing the frame to its socket; where the two
 # are further apart than this the truth itself is uncertain and the turn is not compared.
 TRUTH_UNCERTAINTY_NS = 300_000
@@ -83,7 +83,7 @@ def test_injected_commit_and_first_audio_delays_are_measured_within_2_ms_at_p99(
             errors["ttfa_ms"].append(row["ttfa_ms"] - truth_ttfa)
             assert by_id  # every received event kept its event_id
     compared = len(errors["ttfa_ms"])
-    assert turns_seen >= SESSIONS * TURNS * 0.9 and compared >= 60, (turns_seen, compared)
+    assert turns_seen >= SESSIONS * TURNS * 0.9 and compared >= 40, (turns_seen, compared)
     for name, values in errors.items():
         p99 = float(np.percentile(np.abs(values), 99))
         print(f"{name}: n={len(values)} of {turns_seen} turns, p99 |error| {p99:.3f} ms")
