@@ -23,7 +23,7 @@ from harness.load.records import merged_records, merged_sessions
 from harness.load.slo import evaluate, load_slos
 from harness.trace import iter_trace_files, read_header, read_trace, redact_url
 
-EXIT_OK, EXIT_SLO_FAILED, EXIT_TARGET_FAILED = 0, 1, 3
+EXIT_OK, EXIT_SLO_FAILED, EXIT_TARGET_FAILED, EXIT_NOTHING_MEASURED = 0, 1, 3, 6
 
 
 def sessions_missing_from(out: Path, sessions: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -68,8 +68,8 @@ def pacing_of(sessions: list[dict[str, Any]], limit_ms: float) -> dict[str, Any]
         if lateness.get("max_ns") is not None:
             max_ns = max(max_ns or 0, int(lateness["max_ns"]))
     total = sum(buckets.values())
-    if not total:
-        return {"appends": 0, "p50_ms": None, "p99_ms": None, "max_ms": None, "limit_ms": limit_ms, "passed": True}
+    if not total:   # no audio was sent: a gate with no value fails
+        return {"appends": 0, "p50_ms": None, "p99_ms": None, "max_ms": None, "limit_ms": limit_ms, "passed": False}
 
     def percentile_ms(q: float) -> float:
         rank, seen = q / 100.0 * total, 0
@@ -82,6 +82,35 @@ def pacing_of(sessions: list[dict[str, Any]], limit_ms: float) -> dict[str, Any]
     p50, p99 = percentile_ms(50), percentile_ms(99)
     return {"appends": total, "p50_ms": p50, "p99_ms": p99, "max_ms": (max_ns or 0) / 1e6, "limit_ms": limit_ms,
             "passed": p99 <= limit_ms}
+
+
+def verdict(summary: dict[str, Any]) -> tuple[bool, int, list[str]]:
+    """(passed, exit code, why) of a run, from its summary: the default gates first, then the SLOs.
+
+    Exit 3 when the target failed every session (nothing could be measured); 6 when the run
+    measured nothing although sessions ran (no turn was ok, or no audio was sent), with or
+    without `--slo`; 1 when an SLO or the pacing gate failed; else 0.
+    """
+    turns, sessions = summary["turns"], summary["sessions"]
+    why: list[str] = []
+    target_failed = sessions["total"] > 0 and (turns["total"] == 0 or turns["ok"] == 0) and (
+        sessions["connect_failed"] == sessions["total"] or turns["total"] == 0)
+    if target_failed:
+        why.append(f"the target failed: {sessions['connect_failed']} of {sessions['total']} sessions could not "
+                   f"connect and no turn was measured")
+        return False, EXIT_TARGET_FAILED, why
+    if turns["ok"] == 0:
+        why.append(f"no turn was ok ({turns['total']} turns: " + ", ".join(
+            f"{turns.get(s, 0)} {s}" for s in ("timeout", "error", "invalid_pacing", "stopped") if turns.get(s)) + ")")
+    if not summary["pacing"]["appends"]:
+        why.append("no audio was sent")
+    if why:
+        return False, EXIT_NOTHING_MEASURED, why
+    failed = [r["expr"] for r in summary["slos"] if not r["passed"]]
+    if failed:
+        why.extend(f"gate failed: {expr}" for expr in failed)
+        return False, EXIT_SLO_FAILED, why
+    return True, EXIT_OK, why
 
 
 def run_info(settings: Any, users: Any, spawn_rate: Any, run_time: Any) -> dict[str, Any]:
@@ -122,11 +151,7 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
     results.append({"expr": f"pacing:p99<={pacing_limit_ms:g}", "metric": "send_lateness_ms", "stat": "p99",
                     "op": "<=", "threshold": pacing_limit_ms, "value": pacing["p99_ms"], "passed": pacing["passed"]})
     summary["slos"] = results
-    ok_turns = summary["turns"]["ok"]
-    target_failed = (summary["turns"]["total"] == 0 or ok_turns == 0) and summary["sessions"]["total"] > 0 and (
-        summary["sessions"]["connect_failed"] == summary["sessions"]["total"] or summary["turns"]["total"] == 0)
-    summary["passed"] = all(r["passed"] for r in results) and not target_failed
-    summary["exit_code"] = EXIT_TARGET_FAILED if target_failed else (EXIT_OK if summary["passed"] else EXIT_SLO_FAILED)
+    summary["passed"], summary["exit_code"], summary["why"] = verdict(summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     write_junit(out / "junit.xml", str(run.get("run_id")), results)
     from harness.replay.bundle import write_incident_bundles
@@ -155,4 +180,10 @@ def summary_table(summary: dict[str, Any]) -> str:
     for r in summary["slos"]:
         value = "n/a" if r["value"] is None else f"{r['value']:.3f}"
         lines.append(f"{'PASS' if r['passed'] else 'FAIL'}  {r['expr']}  (value {value})")
+    vad = summary.get("vad") or {}
+    if vad.get("turns"):
+        lines.append("vad verdicts: " + ", ".join(f"{v} {c['count']}" for v, c in vad["by_verdict"].items()
+                                                   if c["count"]) + f" (of {vad['turns']} VAD turns)")
+    for reason in summary.get("why") or []:
+        lines.append(f"FAILED: {reason}")
     return "\n".join(lines)

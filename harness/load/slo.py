@@ -4,6 +4,8 @@ Expressions:
     METRIC:STAT<VALUE          ttfa_ms:p95<1200, vad_commit_ms:p50<=400, barge_in_ms:max<800
     incident_rate:CAUSE<VALUE  incident_rate:false_barge_in<0.01 (CAUSE `any` = all causes)
     timeout_rate<VALUE, error_rate<VALUE
+    vad_early_rate<VALUE       also vad_late_rate, vad_missed_rate, vad_ok_rate: over the VAD turns
+                               that ran to their end
 STAT is p50, p90, p95, p99, max or count; the operator is <, <=, >, >=. A TOML file holds
 `slo = ["ttfa_ms:p95<1200", ...]`. The pacing gate (p99 send lateness under the limit) is
 always evaluated, as its own entry.
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.metrics import CAUSES, METRICS
+from harness.metrics import CAUSES, METRICS, VAD_VERDICTS
 
 
 class SloError(ValueError):
@@ -29,6 +31,7 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt,
 }
 STATS = ("p50", "p90", "p95", "p99", "max", "count")
+VAD_RATES = {f"vad_{verdict}_rate": verdict for verdict in VAD_VERDICTS}
 _EXPR = re.compile(r"^\s*([a-z_0-9]+)(?::([a-z_0-9]+))?\s*(<=|>=|<|>)\s*([0-9.eE+-]+)\s*$")
 
 
@@ -54,7 +57,7 @@ def parse_slo(expr: str) -> Slo:
         threshold = float(value)
     except ValueError:
         raise SloError(f"--slo {expr!r}: {value!r} is not a number") from None
-    if metric in ("timeout_rate", "error_rate"):
+    if metric in ("timeout_rate", "error_rate", *VAD_RATES):
         if stat is not None:
             raise SloError(f"--slo {expr!r}: {metric} takes no stat; write {metric}<VALUE")
     elif metric == "incident_rate":
@@ -65,7 +68,7 @@ def parse_slo(expr: str) -> Slo:
             raise SloError(f"--slo {expr!r}: unknown stat {stat!r}; use one of {', '.join(STATS)}")
     else:
         raise SloError(f"--slo {expr!r}: unknown metric {metric!r}; use one of {', '.join(METRICS)}, "
-                       "incident_rate, timeout_rate, error_rate")
+                       f"incident_rate, timeout_rate, error_rate, {', '.join(VAD_RATES)}")
     return Slo(expr.strip(), metric, stat, op, threshold)
 
 
@@ -97,6 +100,8 @@ def slo_value(slo: Slo, summary: dict[str, Any]) -> float | None:
         return turns["timeout"] / total if total else None
     if slo.metric == "error_rate":
         return turns["error"] / total if total else None
+    if slo.metric in VAD_RATES:
+        return summary["vad"]["by_verdict"][VAD_RATES[slo.metric]]["rate"]
     if slo.metric == "incident_rate":
         incidents = summary["incidents"]
         return incidents["rate"] if slo.stat == "any" else incidents["by_cause"][slo.stat]["rate"]

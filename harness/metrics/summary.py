@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from harness.metrics.incidents import CAUSES
-from harness.metrics.record import STATUSES
+from harness.metrics.record import STATUSES, VAD_VERDICTS
 
 METRICS = ("ttfa_ms", "ttfa_from_commit_ms", "ttfa_audible_ms", "vad_stop_ms", "vad_commit_ms", "vad_end_error_ms",
            "response_done_ms", "cancel_ack_ms", "cancel_leak_ms", "barge_in_ms", "truncate_ack_ms",
@@ -59,8 +59,18 @@ def incident_block(records: list[dict[str, Any]]) -> dict[str, Any]:
             "by_cause": by_cause}
 
 
+def vad_block(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """VAD verdicts over the server-VAD turns that ran to their end (a turn with a verdict: not a
+    manual turn, not stopped by the run, not invalid_pacing): count and rate of each."""
+    verdicts = Counter(r["vad_verdict"] for r in records if r.get("vad_verdict"))
+    total = sum(verdicts.values())
+    return {"turns": total, "by_verdict": {v: {"count": verdicts.get(v, 0),
+                                                "rate": verdicts.get(v, 0) / total if total else None}
+                                            for v in VAD_VERDICTS}}
+
+
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The `turns`, `metrics`, `by` and `incidents` parts of summary.json."""
+    """The `turns`, `metrics`, `by`, `vad` and `incidents` parts of summary.json."""
     status_counts = Counter(r.get("status") for r in records)
     turns = {"total": len(records), **{s: status_counts.get(s, 0) for s in STATUSES}}
     by: dict[str, Any] = {}
@@ -69,7 +79,8 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         for r in records:
             groups.setdefault(str(r.get(key)), []).append(r)
         by[key] = {name: _metrics_block(rows) for name, rows in sorted(groups.items())}
-    return {"turns": turns, "metrics": _metrics_block(records), "by": by, "incidents": incident_block(records)}
+    return {"turns": turns, "metrics": _metrics_block(records), "by": by, "vad": vad_block(records),
+            "incidents": incident_block(records)}
 
 
 def conformance(violations: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:

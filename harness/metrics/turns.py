@@ -169,6 +169,8 @@ class TurnMeter:
             # silently counted (the trace keeps every event; the lateness columns say why).
             for name in LATENCY_COLUMNS:
                 row[name] = None
+        if row["status"] in (Status.INVALID_PACING, Status.STOPPED):
+            row["vad_verdict"] = None    # judged only on VAD turns that ran to their end
         incident = classify_turn(ix, start, [*responses, *self._strays(state)])
         row["incident"] = incident.cause if incident else None
         row["incident_evidence"] = incident.evidence if incident else None
