@@ -47,7 +47,8 @@ def sessions_missing_from(out: Path, sessions: list[dict[str, Any]]) -> tuple[li
         records.extend(meter.records)
         rows.append({"session_id": trace.header.get("session_id"), "reason": (trace.footer or {}).get("reason", "killed"),
                      "turns": len(meter.records), "connect_failed": meter.index.first_mark("connect_failed", None) is not None,
-                     "error": None, "lateness": meter.index.lateness_summary(), "from_trace": True})
+                     "error": None, "lateness": meter.index.lateness_summary(), "from_trace": True,
+                     "conformance": meter.index.violations_by_rule})
     return records, rows
 
 
@@ -130,7 +131,7 @@ def run_info(settings: Any, users: Any, spawn_rate: Any, run_time: Any) -> dict[
 
 def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_limit_ms: float,
                  build_html: bool = True) -> dict[str, Any]:
-    from harness.metrics import summarize
+    from harness.metrics import merged_conformance, summarize
     from harness.report import build_report, write_turn_tables
 
     out.mkdir(parents=True, exist_ok=True)
@@ -146,6 +147,7 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
                            "connect_failed": sum(1 for s in sessions if s.get("connect_failed")),
                            "errors": sorted({s["error"] for s in sessions if s.get("error")})[:5]}
     summary["pacing"] = pacing_of(sessions, pacing_limit_ms)
+    summary["conformance"] = merged_conformance(s.get("conformance") for s in sessions)
     results = evaluate(load_slos(slo_items), summary)
     pacing = summary["pacing"]
     results.append({"expr": f"pacing:p99<={pacing_limit_ms:g}", "metric": "send_lateness_ms", "stat": "p99",
@@ -184,6 +186,11 @@ def summary_table(summary: dict[str, Any]) -> str:
     if vad.get("turns"):
         lines.append("vad verdicts: " + ", ".join(f"{v} {c['count']}" for v, c in vad["by_verdict"].items()
                                                    if c["count"]) + f" (of {vad['turns']} VAD turns)")
+    for rule, row in (summary.get("conformance") or {}).items():
+        lines.append(f"conformance: {rule} x{row['count']} in {row.get('sessions', 1)} session(s) ({row['side']}): "
+                     f"{(row.get('examples') or [''])[0]}")
+    for error in (summary.get("sessions") or {}).get("errors") or []:
+        lines.append(f"session error: {error}")
     for reason in summary.get("why") or []:
         lines.append(f"FAILED: {reason}")
     return "\n".join(lines)

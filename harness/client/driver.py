@@ -48,6 +48,15 @@ FLUSH_EVERY_NS = 250_000_000
 BETA_HEADER = ("OpenAI-Beta", "realtime=v1")
 
 
+def _error_words(item: Incoming) -> str:
+    """An `error` event's code and message."""
+    error = (item.event.get("error") if item.event is not None else None) or {}
+    if not isinstance(error, dict):
+        return str(error)
+    code = error.get("code") or error.get("type")
+    return f"{code}: {error.get('message')}" if code else str(error.get("message"))
+
+
 class SessionStopped(Exception):
     """The stop flag was set: the session ends now (trace reason "stopped")."""
 
@@ -143,17 +152,25 @@ class Session:
         else:
             self._recv_thread = threading.Thread(target=self.receiver.run, name=f"recv-{spec.session_id}", daemon=True)
             self._recv_thread.start()
-        if self.wait_for(Kind.SESSION_CREATED, spec.connect_timeout_s) is None:
-            self._fail("error", "no session.created within the connect timeout")
+        # Until the session is configured, the target refusing it (an error, a close) is a failed
+        # connection in the target's own words: nothing about the session could be measured.
+        try:
+            created = self.wait_for((Kind.SESSION_CREATED, Kind.ERROR), spec.connect_timeout_s)
+            if created is None or created.kind is Kind.ERROR:
+                self._fail("connect_failed", "no session.created within the connect timeout" if created is None
+                           else f"the target answered with an error before session.created: {_error_words(created)}")
+                return False
+            body = render_session_update(config, self.dialect)
+            self.rec.header["session_config"] = body   # not yet flushed: the header is the first line
+            self.send(Kind.SESSION_UPDATE, session=body)
+            answer = self.wait_for((Kind.SESSION_UPDATED, Kind.TRANSCRIPTION_SESSION_UPDATED, Kind.ERROR),
+                                   spec.connect_timeout_s)
+        except SessionClosed:
+            self._fail("connect_failed", f"the target closed the session before it started ({self._close_words()})")
             return False
-        body = render_session_update(config, self.dialect)
-        self.rec.header["session_config"] = body   # not yet flushed: the header is the first line
-        self.send(Kind.SESSION_UPDATE, session=body)
-        answer = self.wait_for((Kind.SESSION_UPDATED, Kind.TRANSCRIPTION_SESSION_UPDATED, Kind.ERROR),
-                               spec.connect_timeout_s)
         if answer is None or answer.kind is Kind.ERROR:
-            detail = (answer.event.get("error") or {}).get("message") if answer and answer.event else "timeout"
-            self._fail("error", f"session.update not accepted: {detail}")
+            detail = _error_words(answer) if answer is not None else "no answer within the connect timeout"
+            self._fail("connect_failed", f"session.update not accepted: {detail}")
             return False
         self.stream = AudioStream(self.conn.send_text, self.rec, background or self.silence, chunk_ms=spec.chunk_ms,
                                   rtf=spec.rtf, lateness_limit_ms=spec.lateness_limit_ms, notify=self._notify,
@@ -172,6 +189,14 @@ class Session:
         else:
             self.rec.mark(Mark.ERROR, message=message)
         self.reason = "error"
+
+    def _close_words(self) -> str:
+        """How the connection ended, in the target's words: close code and reason."""
+        lost = self.receiver.lost if self.receiver is not None else None
+        if lost is None:
+            return "connection closed"
+        reason = f" {lost.reason!r}" if lost.reason else ""
+        return self._scrub(f"close code {lost.code}{reason}, by the {lost.by}")
 
     def _scrub(self, text: str) -> str:
         """An error message without the key, header values or credentials in the URL's query."""
@@ -219,6 +244,9 @@ class Session:
             self.close("stopped")
             return exc_type is SessionStopped
         if issubclass(exc_type, SessionClosed):
+            if not self.meter.matcher.order:    # closed before its first turn began: refused
+                self._fail("connect_failed", f"the target closed the session before its first turn "
+                                             f"({self._close_words()})")
             self._end_open_turns("error")
             self.close("closed")
             return True

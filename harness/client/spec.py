@@ -105,4 +105,5 @@ class SessionResult:
     records: list[dict[str, Any]] = field(default_factory=list)   # turn records, measured live
     lateness: dict[str, Any] = field(default_factory=dict)        # send lateness summary (10 us buckets)
     connect_failed: bool = False
+    conformance: dict[str, Any] = field(default_factory=dict)      # rule -> count, side, first examples
     measure_error: str | None = None    # the live meter failed (a bug): records must come from the trace

@@ -36,7 +36,8 @@ log = logging.getLogger("harness.load")
 HEADLINE_METRICS = (("ttfa", "ttfa_ms"), ("vad_commit", "vad_commit_ms"), ("cancel_ack", "cancel_ack_ms"),
                     ("barge_in", "barge_in_ms"), ("tool_roundtrip", "tool_roundtrip_ms"))
 CONNECT_FAILURES_TO_ABORT = 3
-SESSION_CLOSE_WAIT_S = 3.0   # at quit, how long stopping sessions may take to close and record
+SESSION_CLOSE_WAIT_S = 3.0
+REFUSED_BACKOFF_MAX_S = 8.0  # a user's wait after a refused session doubles up to this   # at quit, how long stopping sessions may take to close and record
 
 
 class TurnFailure(Exception):
@@ -185,8 +186,14 @@ class RealtimeUser(User):
             self._record(spec, result, users)
         if RUN.stop.is_set() or result is None:
             return
-        if result.turns_ok == 0 and result.reason == "error":
-            time.sleep(0.5)  # a failing target: no busy loop of reconnects
+        if result.connect_failed:
+            # a refusing target: back off (0.5, 1, 2, 4, 8 s), never a storm of reconnects
+            self._refused = getattr(self, "_refused", 0) + 1
+            time.sleep(min(REFUSED_BACKOFF_MAX_S, 0.5 * 2 ** (self._refused - 1)))
+        else:
+            self._refused = 0
+            if result.turns_ok == 0 and result.reason == "error":
+                time.sleep(0.5)  # a failing target: no busy loop of reconnects
 
     def _record(self, spec: SessionSpec, result: Any, users: int | None) -> None:
         """Hand the session's records (measured as it ran) and its lateness summary to the sink.
@@ -206,7 +213,8 @@ class RealtimeUser(User):
             self.environment.events.request.fire(request_type="realtime", name="connect", response_time=0,
                                                  response_length=0, exception=TurnFailure(result.error or "connect failed"))
         session = {"session_id": spec.session_id, "reason": result.reason, "turns": len(records),
-                   "connect_failed": result.connect_failed, "error": result.error, "lateness": result.lateness}
+                   "connect_failed": result.connect_failed, "error": result.error, "lateness": result.lateness,
+                   "conformance": result.conformance}
         assert RUN.sink is not None
         RUN.sink.add(records, session, ship=isinstance(self.environment.runner, WorkerRunner))
         self._watch_target(result.connect_failed, result)
@@ -238,8 +246,9 @@ class RealtimeUser(User):
         RUN.failures_in_a_row += 1
         if RUN.successes == 0 and RUN.failures_in_a_row >= CONNECT_FAILURES_TO_ABORT and not RUN.aborted:
             assert RUN.settings is not None
-            RUN.aborted = (f"target {redact_url(RUN.settings.target)} failed {RUN.failures_in_a_row} connections "
-                           f"in a row ({getattr(result, 'error', None)}); is it running and is the URL right?")
+            RUN.aborted = (f"target {redact_url(RUN.settings.target)} refused {RUN.failures_in_a_row} sessions "
+                           f"in a row ({getattr(result, 'error', None)}); is it running, is the URL right, does it "
+                           f"accept this dialect, format and key?")
             log.error("harness: %s", RUN.aborted)
             RUN.stop.set()
             runner = self.environment.runner

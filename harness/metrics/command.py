@@ -68,5 +68,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"incidents: {incidents['total']} " + ", ".join(
         f"{cause}={v['count']}" for cause, v in incidents["by_cause"].items() if v["count"]))
     for rule, row in summary["conformance"].items():
-        print(f"conformance: {rule} x{row['count']} ({row['side']}): {row['example']}")
+        print(f"conformance: {rule} x{row['count']} ({row['side']}): " + " | ".join(map(str, row["examples"])))
     return 0

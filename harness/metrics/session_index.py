@@ -26,6 +26,7 @@ NS_PER_MS = 1_000_000
 LOOKED_UP_KINDS = frozenset({"speech_started", "speech_stopped", "committed", "item_truncated"})
 # Send lateness is kept per session in 10 us buckets (exact enough for a p99 gate, mergeable).
 LATENESS_BUCKET_NS = 10_000
+EXAMPLES_PER_RULE = 3       # first messages kept of each conformance rule a session broke
 
 
 @dataclass
@@ -61,6 +62,7 @@ class SessionIndex:
         self._turn_marks: dict[tuple[str, Any], list[dict[str, Any]]] = {}
         self._recvs: dict[str, _ByTime] = {}
         self.violation_times: list[int] = []
+        self.violations_by_rule: dict[str, dict[str, Any]] = {}   # rule -> count, side, first examples
         self.lateness_by_turn: dict[Any, list[int]] = {}
         self.lateness_buckets: dict[int, int] = {}
         self.lateness_max_ns: int | None = None
@@ -87,6 +89,11 @@ class SessionIndex:
                 self.close_ns = record["t_ns"]
         elif kind == Rec.VIOLATION:
             self.violation_times.append(record["t_ns"])
+            entry = self.violations_by_rule.setdefault(str(record.get("rule")), {
+                "count": 0, "side": record.get("side"), "examples": []})
+            entry["count"] += 1
+            if len(entry["examples"]) < EXAMPLES_PER_RULE:
+                entry["examples"].append(str(record.get("message"))[:300])
         elif kind == Rec.FOOTER:
             self.footer = record
         elif kind == Rec.HEADER:

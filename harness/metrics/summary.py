@@ -84,9 +84,25 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def conformance(violations: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Violations by rule: count, side, one example message."""
+    """Violations by rule: count, side, the first examples (from violation records)."""
     table: dict[str, dict[str, Any]] = {}
     for v in violations:
-        row = table.setdefault(v.get("rule", "?"), {"count": 0, "side": v.get("side"), "example": v.get("message")})
+        row = table.setdefault(v.get("rule", "?"), {"count": 0, "side": v.get("side"), "examples": []})
         row["count"] += 1
+        if len(row["examples"]) < 3:
+            row["examples"].append(v.get("message"))
+    return dict(sorted(table.items(), key=lambda kv: -kv[1]["count"]))
+
+
+def merged_conformance(per_session: Iterable[dict[str, dict[str, Any]] | None]) -> dict[str, dict[str, Any]]:
+    """The run's conformance table from each session's own (rule -> count, side, examples)."""
+    table: dict[str, dict[str, Any]] = {}
+    for session in per_session:
+        for rule, entry in (session or {}).items():
+            row = table.setdefault(rule, {"count": 0, "side": entry.get("side"), "examples": [], "sessions": 0})
+            row["count"] += int(entry.get("count") or 0)
+            row["sessions"] += 1
+            for example in entry.get("examples") or []:
+                if len(row["examples"]) < 3 and example not in row["examples"]:
+                    row["examples"].append(example)
     return dict(sorted(table.items(), key=lambda kv: -kv[1]["count"]))

@@ -213,6 +213,17 @@ def _violation_rules(turns: pd.DataFrame, files: RunFiles) -> dict[str, int]:
 
 def _conformance(page: Page, turns: pd.DataFrame, files: RunFiles) -> None:
     page.heading("Protocol conformance", "conformance")
+    measured = (files.summary or {}).get("conformance")
+    if measured:   # every session's own count (refused sessions with no turn included), with examples
+        total = sum(int(row["count"]) for row in measured.values())
+        page.add(f"<p>{total} violations of {len(measured)} rules.</p>")
+        page.add(table(["rule", "count", "sessions", "side", "first examples"],
+                       [[rule, row["count"], row.get("sessions", ""), row.get("side"),
+                         " | ".join(str(e) for e in row.get("examples") or [])] for rule, row in measured.items()],
+                       numeric=[False, True, True, False, False]))
+        page.figure(qual.counts_bar_figure({r: int(v["count"]) for r, v in measured.items()},
+                                           "Violations by rule", "violations", "#9467bd"))
+        return
     total = int(turns["violations"].fillna(0).sum())
     if total == 0:
         page.add('<p>No protocol violations were recorded.</p>')

@@ -188,6 +188,7 @@ def run_scenario(spec: SessionSpec, stop: threading.Event | None = None,
                          turns=session.turns_started, turns_ok=session.turns_ok, error=session.error,
                          records=session.meter.records, lateness=session.meter.index.lateness_summary(),
                          connect_failed=session.meter.index.first_mark("connect_failed", None) is not None,
+                         conformance=session.meter.index.violations_by_rule,
                          measure_error=session.rec.observer_error)
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from .runs import QUIET, closed_port, harness, records, summary, turns_in_traces
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_harness_run_against_the_embedded_simulator_writes_the_whole_run_directory(tmp_path: Path) -> None:
@@ -62,7 +66,7 @@ def test_a_target_that_refuses_connections_ends_quickly_with_exit_3_and_a_clear_
                    "--target", f"ws://127.0.0.1:{closed_port()}/v1/realtime", timeout_s=90)
     assert done.returncode == 3, done.stdout[-2000:] + done.stderr[-2000:]
     assert time.monotonic() - started < 45
-    assert "connections in a row" in done.stdout + done.stderr
+    assert "sessions in a row" in done.stdout + done.stderr
     assert summary(tmp_path / "run")["sessions"]["connect_failed"] >= 1
 
 
@@ -70,3 +74,24 @@ def test_a_bad_slo_is_rejected_before_anything_starts(tmp_path: Path) -> None:
     done = harness("run", "--slo", "ttfa_ms:p95<<1", "--out", str(tmp_path / "run"))
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "not an SLO" in done.stderr
+
+
+def test_a_target_that_refuses_every_session_in_its_own_words_stops_with_exit_3_and_says_why(tmp_path: Path) -> None:
+    # the simulator answers beta sessions as api.openai.com does today: an error, then close 4000
+    sim = subprocess.Popen([sys.executable, "-m", "harness", "sim", "--port", "0", "--reject-beta", "--quiet"],
+                           cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        url = (sim.stdout.readline() if sim.stdout else "").split("listening on ", 1)[1].strip()
+        started = time.monotonic()
+        done = harness("run", "-u", "3", "-r", "3", "-t", "60s", "--dialect", "beta", "--no-report",
+                       "--out", str(tmp_path / "run"), "--target", url, timeout_s=90)
+    finally:
+        sim.terminate()
+        sim.wait(timeout=15)
+    assert done.returncode == 3, done.stdout[-2000:] + done.stderr[-2000:]
+    assert time.monotonic() - started < 45
+    assert "beta_api_shape_disabled" in done.stdout      # the target's own words, on the console
+    result = summary(tmp_path / "run")
+    assert result["sessions"]["connect_failed"] == result["sessions"]["total"] <= 12   # bounded, backed off
+    assert any("beta_api_shape_disabled" in e for e in result["sessions"]["errors"])
+    assert result["exit_code"] == 3 and result["why"]

@@ -64,7 +64,10 @@ def test_no_file_of_a_run_directory_contains_the_api_key(tmp_path: Path) -> None
     finally:
         sim.terminate()
         sim.wait(timeout=15)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    # every turn's answer is dropped (the incident whose bundle is scanned): no turn is ok, so the
+    # run fails its default gate (exit 6), and says why
+    assert done.returncode == 6, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "FAILED: no turn was ok" in done.stdout
     assert key not in done.stdout + done.stderr
     files = [p for p in out.rglob("*") if p.is_file()]
     assert any(p.name == "report.html" for p in files) and any(p.suffix == ".jsonl" for p in files)

@@ -39,7 +39,11 @@ def test_plain_turns_go_speech_then_vad_then_answer_then_playout_in_every_dialec
             assert start["t_ns"] <= sent_start < sent_end
         deltas = [r for r in story.received("output_audio_delta")]
         assert deltas and {d["type"] for d in deltas} == {_audio_delta_type(spec)}
-        assert all(set(d["event"]["delta"]) == {"bytes", "ms"} for d in deltas)   # size only: audio is never decoded on the hot path
+        # size, plus the levels of the deltas decoded until the answer was audible (never the audio)
+        levels = {"bytes", "ms", "peak", "audible_at_ms", "crossing_rate"}
+        assert all({"bytes", "ms"} <= set(d["event"]["delta"]) <= levels for d in deltas)
+        audible = [d for d in deltas if "audible_at_ms" in d["event"]["delta"]]
+        assert len(audible) == len({d["event"]["response_id"] for d in deltas})   # one decoded onset each
         order = [r["kind"] for r in story.records if r["rec"] == "recv"]
         for a, b in [("speech_started", "speech_stopped"), ("speech_stopped", "committed"),
                      ("committed", "response_created"), ("response_created", "output_audio_delta"),
