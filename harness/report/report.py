@@ -160,7 +160,11 @@ def _incidents(page: Page, turns: pd.DataFrame, files: RunFiles, out_dir: Path, 
     page.heading("Incidents", "incidents")
     counts = incident_counts(turns)
     if counts.empty:
-        page.add('<div class="banner good">No incidents: every response played out as the caller should hear it.</div>')
+        if not (turns["status"] == "ok").any():    # nothing played out at all: nothing to be green about
+            page.add('<div class="banner warn">No incidents, and no turn was ok: nothing was heard to judge.</div>')
+        else:
+            page.add('<div class="banner good">No incidents: every response played out as the caller should hear it.'
+                     '</div>')
         return
     rows = [(cause, int(r["count"]), f"{100 * r['rate']:.2f} %") for cause, r in counts.iterrows()]
     page.add(table(["cause", "count", "rate (of all turns)"], rows, numeric=[False, True, False]))

@@ -33,9 +33,14 @@ def verdict_html(summary: dict[str, Any] | None) -> str:
     reasons = [f"{len(failed)} of {len(slos)} SLOs failed"] if failed else []
     if not ((summary.get("pacing") or {}).get("passed", True)):
         reasons.append("the pacing gate failed")
+    reasons = list(summary.get("why") or []) or reasons   # the run's own reasons, default gates first
     why = "; ".join(reasons) if reasons else ("every SLO and the pacing gate passed" if passed else "see below")
     banner = (f'<div class="banner {"good" if passed else "bad"}">'
               f'{"PASSED" if passed else "FAILED"} (exit code {esc(summary.get("exit_code"))}): {esc(why)}</div>')
+    errors = (summary.get("sessions") or {}).get("errors") or []
+    if errors:   # the target's own words (error codes and messages, close codes and reasons)
+        banner += ('<div class="banner bad">What the target said: <ul>'
+                   + "".join(f"<li>{esc(e)}</li>" for e in errors) + "</ul></div>")
     if not slos:
         return banner + '<p class="muted">No SLOs were set for this run.</p>'
     rows = []
