@@ -34,6 +34,7 @@ from harness.client.spec import SessionSpec
 from harness.client.sync_connection import SyncConnection
 from harness.protocol import AudioFormat, Dialect, Event, Kind, encode, make_event, render_session_update
 from harness.metrics import TurnMeter
+from harness.protocol.config_drift import config_drift, session_update_ignored
 from harness.protocol.responses import ResponseFacts
 from harness.trace import TraceRecorder, redact_url
 from harness.trace.scrub import SECRET_QUERY_KEYS
@@ -108,6 +109,7 @@ class Session:
         self.rec.append_observer = self.meter.add_append
         self._delivered = 0     # turn records handed to on_turn_end so far
         self.conn: SansIOConnection | SyncConnection | None = None
+        self.config: Any = None    # the session config the target acknowledged (set by open)
         self.receiver: Receiver | None = None
         self.stream: AudioStream | None = None
         self.silence: Clip = silence_clip(self.fmt, spec.chunk_ms, self.dialect)
@@ -145,7 +147,8 @@ class Session:
             self._fail("connect_failed", self._scrub(str(exc)))
             return False
         self.rec.mark(Mark.CONNECTED, status=101)
-        self.receiver = Receiver(self.conn, self.rec, self.fmt, self.inbox, spec.jitter_ms, self.dialect)
+        self.receiver = Receiver(self.conn, self.rec, self.fmt, self.inbox, spec.jitter_ms, self.dialect,
+                                 on_speech_started=self._speech_started_checks)
         attach = getattr(self.conn, "attach_receiver", None)
         if attach is not None:
             attach(self.receiver)        # an in-memory server hands its frames to the receiver
@@ -172,6 +175,8 @@ class Session:
             detail = _error_words(answer) if answer is not None else "no answer within the connect timeout"
             self._fail("connect_failed", f"session.update not accepted: {detail}")
             return False
+        self.config = config
+        self._check_acknowledged(config, created, answer)
         self.stream = AudioStream(self.conn.send_text, self.rec, background or self.silence, chunk_ms=spec.chunk_ms,
                                   rtf=spec.rtf, lateness_limit_ms=spec.lateness_limit_ms, notify=self._notify,
                                   stop_flag=self.stop_flag,
@@ -181,6 +186,38 @@ class Session:
         self.rec.mark(Mark.STREAM_START, t0_ns=self.stream.t0_ns, chunk_ms=spec.chunk_ms, rtf=spec.rtf)
         self.rec.flush()
         return True
+
+    def _check_acknowledged(self, config: Any, created: Incoming, answer: Incoming) -> None:
+        """Compare the session the target acknowledged with the one asked for: each difference
+        is a conformance finding (both objects stay in the trace: the header and the recvs)."""
+        acknowledged = answer.event.get("session") if answer.event is not None else None
+        initial = created.event.get("session") if created.event is not None else None
+        event_type = answer.event.type if answer.event is not None else None
+        for drift in config_drift(config, acknowledged, self.dialect):
+            self.rec.violation(answer.t_ns, "session_config_drift", "remote", str(drift), event_type)
+        if session_update_ignored(config, initial, acknowledged, self.dialect):
+            self.rec.violation(answer.t_ns, "session_update_ignored", "remote",
+                               "session.updated holds the initial session's values where the update asked for others",
+                               event_type)
+
+    def _speech_started_checks(self, t_ns: int) -> None:
+        """speech_started is only right with turn detection on and after the caller sent speech."""
+        if self.config is not None and self.config.turn_detection is None:
+            self.rec.violation(t_ns, "vad_event_without_turn_detection", "remote",
+                               "speech_started although the session has turn detection off", None)
+        elif not self.meter.index.speech_sent:
+            self.rec.violation(t_ns, "speech_started_before_speech", "remote",
+                               f"speech_started {(t_ns - self.rec.header['clock']['mono_ns']) / 1e6:.0f} ms into the "
+                               "session, before the caller had sent any speech", None)
+
+    def _unfinished_errors(self) -> None:
+        """Responses that got a server_error and never their response.done."""
+        for facts in self.meter.index.log.responses.values():
+            if facts.server_errors and facts.done_ns is None:
+                first = facts.server_errors[0]
+                self.rec.violation(first["t_ns"], "error_without_response_done", "remote",
+                                   f"response {facts.id}: {first.get('code')}: {first.get('message')} and no "
+                                   "response.done after it", None)
 
     def _fail(self, mark: str, message: str) -> None:
         self.error = message
@@ -222,6 +259,7 @@ class Session:
                 thread.join(1.0)
         self._settle_players(final=True)
         self.reason = reason
+        self._unfinished_errors()
         self.rec.close(reason)      # the footer: the meter records the turns still open
         self._deliver_records()
 

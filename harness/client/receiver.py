@@ -18,7 +18,7 @@ import base64
 import binascii
 import queue
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from harness.audio.levels import AUDIBLE_PEAK, chunk_levels, chunk_peak
 from harness.client.connection import ConnectionLost
@@ -53,7 +53,8 @@ def b64_decoded_len(text: str) -> int:
 
 class Receiver:
     def __init__(self, conn: Any, recorder: Any, fmt: AudioFormat, inbox: "queue.SimpleQueue[Incoming]",
-                 jitter_ms: float = 0.0, dialect: Dialect | None = None) -> None:
+                 jitter_ms: float = 0.0, dialect: Dialect | None = None,
+                 on_speech_started: Callable[[int], None] | None = None) -> None:
         self._conn = conn
         self._rec = recorder
         self._inbox = inbox
@@ -62,6 +63,7 @@ class Receiver:
         self._audible: set[str] = set()     # responses with an audible sample already
         self._jitter_ms = jitter_ms
         self.rules = ConnectionRules(perspective="client", dialect=dialect)
+        self._on_speech_started = on_speech_started   # the session's checks that need its own knowledge
         self.players: dict[str, Player] = {}
         self.lost: ConnectionLost | None = None
         self.running = True
@@ -115,6 +117,8 @@ class Receiver:
             rec.recv(t_ns, event.type, kind.value, event.to_dict(), self._bytes_per_ms)
         for v in self.rules.observe(event, sent=False):
             rec.violation(t_ns, v.rule, v.side, v.message, v.event_type)
+        if kind is Kind.SPEECH_STARTED and self._on_speech_started is not None:
+            self._on_speech_started(t_ns)
         self._account(t_ns, event, ms)
         self._inbox.put(Incoming(t_ns, event))
         return event

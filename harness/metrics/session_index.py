@@ -125,6 +125,11 @@ class SessionIndex:
 
     # -- looking up ---------------------------------------------------------------------------
     @property
+    def speech_sent(self) -> bool:
+        """The caller has sent some corpus speech (an append with its speech flag)."""
+        return any(run[2] for run in self._speech_runs)
+
+    @property
     def stopped(self) -> bool:
         """The run stopped this session (its footer says so, or its `stopped` mark does when the
         process exited before the footer was written)."""

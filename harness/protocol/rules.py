@@ -39,6 +39,12 @@ RULES: dict[str, str] = {
     "cancel_without_active_response": "response.cancel sent while no response was active (a benign race)",
     "response_create_while_active": "response.create sent while a response was still active",
     "truncate_unknown_item": "conversation.item.truncate for an item this connection never saw",
+    # checked by the caller's session with what only it knows (the request, the audio it sent)
+    "session_config_drift": "session.updated acknowledges another value than the session.update asked for",
+    "session_update_ignored": "session.updated still holds the initial session where the update asked for more",
+    "vad_event_without_turn_detection": "speech_started while turn detection was off",
+    "speech_started_before_speech": "speech_started before the caller had sent any speech",
+    "error_without_response_done": "a server_error for a response that never got its response.done",
 }
 
 _DELTA_FAMILY = {

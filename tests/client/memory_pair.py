@@ -206,7 +206,7 @@ class ScriptedServer:
                 self.vad = make_vad("energy", 24000, float(td.get("threshold", 0.5)),
                                     int(td.get("prefix_padding_ms", 300)), int(td.get("silence_duration_ms", 500)),
                                     20, self.input_ms)
-            self._send(0.0, Kind.SESSION_UPDATED, session=self._session())
+            self._send(0.0, Kind.SESSION_UPDATED, session={**self._session(), **session})   # the update, applied
         elif kind is Kind.INPUT_AUDIO_APPEND:
             self._append(base64.b64decode(event.get("audio") or ""))
         elif kind is Kind.INPUT_AUDIO_COMMIT:
