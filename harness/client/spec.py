@@ -42,6 +42,9 @@ class SessionSpec:
     rtf: float = 1.0
     turn_timeout_s: float = 15.0
     lateness_limit_ms: float = 20.0
+    # A target without server VAD: "manual" commits and asks for the response itself once no commit
+    # came within the silence window plus VAD_FALLBACK_MARGIN_MS after the speech end; "none" waits.
+    vad_fallback: str = "manual"
     jitter_ms: float = 0.0
     connect_timeout_s: float = 10.0
     turns: int = 3
@@ -71,6 +74,8 @@ class SessionSpec:
             raise SpecError(f"chunk_ms={self.chunk_ms} must be > 0 (20 is the usual)")
         if self.turns < 0:
             raise SpecError(f"turns={self.turns} must be >= 0")
+        if self.vad_fallback not in ("manual", "none"):
+            raise SpecError(f"vad_fallback={self.vad_fallback!r}: use manual or none")
         if self.turn_timeout_s <= 0:
             raise SpecError(f"turn_timeout_s={self.turn_timeout_s} must be > 0")
 

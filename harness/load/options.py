@@ -138,6 +138,10 @@ def add_harness_options(parser: Any) -> None:
     group.add_argument("--lateness-limit-ms", type=float, default=20.0,
                        help="a turn with an append later than this is invalid_pacing")
     group.add_argument("--pacing-limit-ms", type=float, default=5.0, help="pacing gate: p99 send lateness limit")
+    group.add_argument("--vad-fallback", default="manual", choices=("manual", "none"),
+                       help="a target that never commits (no server VAD): manual = commit and ask for the "
+                            "response after the silence window + 1.5 s, so cancel/barge-in/tools are still "
+                            "measured (a no_server_vad_commit finding); none = wait for the timeout")
     group.add_argument("--slo", action="append", default=None,
                        help="SLO expression (metric:p95<1200, incident_rate:any<0.05) or a TOML file; repeatable")
     group.add_argument("--out", default="", help="run directory (default reports/<RUN_ID>)")
@@ -213,6 +217,7 @@ class LoadSettings:
     chunk_ms: float
     rtf: float
     turn_timeout_s: float
+    vad_fallback: str
     lateness_limit_ms: float
     pacing_limit_ms: float
     slos: list[str]
@@ -251,6 +256,7 @@ class LoadSettings:
         return cls(target=target, dialect=options.dialect, fmt=options.audio_format, corpus=options.corpus,
                    mix=parse_mix(options.scenario), scenario_params=params, turns=options.turns,
                    chunk_ms=options.chunk_ms, rtf=options.rtf, turn_timeout_s=options.turn_timeout,
+                   vad_fallback=getattr(options, "vad_fallback", "manual"),
                    lateness_limit_ms=options.lateness_limit_ms, pacing_limit_ms=options.pacing_limit_ms,
                    slos=list(options.slo or []), out=out, run_id=run_id, auth=options.auth,
                    api_key_env=api_key_env)

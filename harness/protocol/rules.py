@@ -45,6 +45,7 @@ RULES: dict[str, str] = {
     "vad_event_without_turn_detection": "speech_started while turn detection was off",
     "speech_started_before_speech": "speech_started before the caller had sent any speech",
     "error_without_response_done": "a server_error for a response that never got its response.done",
+    "no_server_vad_commit": "no commit within the silence window plus 1.5 s of the speech end (the caller committed)",
 }
 
 _DELTA_FAMILY = {

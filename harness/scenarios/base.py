@@ -19,9 +19,12 @@ from harness.client.driver import Session
 from harness.client.receiver import Incoming
 from harness.client.spec import SessionSpec, SpecError
 from harness.corpus import Corpus, load_corpus
-from harness.protocol import AudioFormat, SessionConfig, TurnDetection, default_session_config
+from harness.protocol import AudioFormat, Kind, SessionConfig, TurnDetection, default_session_config
 from harness.protocol.responses import ResponseFacts
 
+FALLBACK_CHECK_S = 0.25          # how often a waiting turn checks whether the target's VAD is silent
+VAD_FALLBACK_MARGIN_MS = 1500.0  # past the silence window: long for any server VAD's decision delay
+SEMANTIC_SILENCE_MS = 1200.0     # semantic VAD has no silence window: its slowest eagerness
 VAD_PARAMS = ("vad_threshold", "prefix_padding_ms", "silence_duration_ms", "interrupt_response", "create_response")
 
 _corpora: dict[str, Corpus] = {}
@@ -88,6 +91,9 @@ class TurnWatch:
     turn: int
     follow_up: bool = False
     sent_ns: int | None = None
+    started_ns: int | None = None      # when the turn's wait began (its utterance was queued)
+    deadline_ns: int | None = None     # the end of the turn's one budget, when the scenario set it
+    fell_back: bool = False            # the caller committed for a target without server VAD
 
     def see(self, item: Incoming) -> None:
         if item.local == "utterance_sent" and item.turn == self.turn:
@@ -128,21 +134,56 @@ def follow_turn(session: Session, watch: TurnWatch, budget_s: float, *, wait_pla
     """Run the inbox until the turn is answered (and played out); "ok" or "timeout" (recorded).
 
     `on_item` sees every item first; returning True ends the turn early as "ok" (the scenario
-    decided, e.g. it barged in). The turn is not ended here when the caller passes `end=False`.
+    decided, e.g. it barged in). The turn waits at most `budget_s`, and at most what is left of
+    the turn's own budget (`watch.deadline_ns`), so a turn never waits two timeouts.
     """
     finished = (lambda: watch.played_out) if wait_playout else (lambda: watch.done)
     if finished():     # it may have finished while the scenario was following another turn
         return "ok"
-    for item in session.events(budget_s):
-        watch.see(item)
-        if on_item is not None and on_item(item):
-            return "ok"
+    start_ns = session.now_ns()
+    deadline_ns = start_ns + int(budget_s * 1e9)
+    if watch.deadline_ns is not None:
+        deadline_ns = min(deadline_ns, watch.deadline_ns)
+    while True:
+        remaining_s = (deadline_ns - session.now_ns()) / 1e9
+        if remaining_s <= 0:
+            break
+        for item in session.events(min(remaining_s, FALLBACK_CHECK_S)):
+            watch.see(item)
+            if on_item is not None and on_item(item):
+                return "ok"
+            if finished():
+                return "ok"
         if finished():
             return "ok"
+        vad_fallback(session, watch)
     if finished():
         return "ok"
-    session.timeout_turn(watch.turn, budget_s, watch.stage())
+    waited_s = (session.now_ns() - (watch.started_ns or start_ns)) / 1e9
+    session.timeout_turn(watch.turn, waited_s, watch.stage())
     return "timeout"
+
+
+def vad_fallback(session: Session, watch: TurnWatch) -> None:
+    """A target without server VAD never commits: after the silence window plus a margin past the
+    speech end, record that (`no_server_vad_commit`) and commit and ask for the response, so the
+    turn's answer, cancel, barge-in and tools are still measured (`vad_fallback="none"`: wait)."""
+    if watch.fell_back or session.spec.vad_fallback != "manual" or session.config is None:
+        return
+    detection = session.config.turn_detection
+    state = session.meter.matcher.turns.get(watch.turn)
+    if detection is None or state is None or state.manual or state.committed is not None or state.speech_end is None:
+        return
+    silence_ms = float(detection.silence_duration_ms or SEMANTIC_SILENCE_MS)
+    waited_ms = (session.now_ns() - int(state.speech_end["t_ns"])) / 1e6
+    if waited_ms < silence_ms + VAD_FALLBACK_MARGIN_MS:
+        return
+    watch.fell_back = True
+    session.rec.violation(session.now_ns(), "no_server_vad_commit", "remote",
+                          f"no input_audio_buffer.committed {waited_ms:.0f} ms after the speech end (silence window "
+                          f"{silence_ms:.0f} ms): the caller commits and asks for the response itself", None)
+    session.send(Kind.INPUT_AUDIO_COMMIT, mark="commit_sent", mark_fields={"turn": watch.turn, "fallback": True})
+    session.send(Kind.RESPONSE_CREATE, mark="response_create_sent", mark_fields={"turn": watch.turn})
 
 
 def turn_budget_s(spec: SessionSpec, clip_ms: float) -> float:

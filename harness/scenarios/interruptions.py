@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from harness.client.driver import Session
 from harness.client.receiver import Incoming
 from harness.protocol import Kind
-from harness.scenarios.base import TurnWatch, follow_turn, think, turn_budget_s
+from harness.scenarios.base import FALLBACK_CHECK_S, TurnWatch, follow_turn, think, turn_budget_s, vad_fallback
 from harness.trace.vocabulary import Mark
 
 if TYPE_CHECKING:
@@ -41,6 +41,8 @@ def truncate_played(session: Session, turn: int, response_id: str, at_ns: int, r
 def _wait_playout_offset(session: Session, watch: TurnWatch, offset_ms: float, budget_s: float) -> bool:
     """Run the inbox until the answer has played `offset_ms`; False when it ended or never came."""
     deadline = session.now_ns() + int(budget_s * 1e9)
+    if watch.deadline_ns is not None:
+        deadline = min(deadline, watch.deadline_ns)
     while True:
         player = session.player(watch.response_id)
         now = session.now_ns()
@@ -54,16 +56,20 @@ def _wait_playout_offset(session: Session, watch: TurnWatch, offset_ms: float, b
         wait_ns = min(deadline, target if target is not None else deadline) - now
         if now >= deadline:
             return False
-        for item in session.events(wait_ns / 1e9):
+        vad_fallback(session, watch)
+        for item in session.events(min(wait_ns / 1e9, FALLBACK_CHECK_S)):
             watch.see(item)
             if item.local == "playout_end" or (item.kind is Kind.OUTPUT_AUDIO_DELTA and target is None):
                 break
 
 
 def _speak(session: Session, setup: Setup, index: int) -> TurnWatch:
+    """Queue the next utterance; its watch carries the turn's one budget (utterance + timeout)."""
     last = index == len(setup.clips) - 1
     turn = session.speak(setup.clips[index], "response" if last else "barge_in")
-    return TurnWatch(session, turn)
+    now = session.now_ns()
+    budget_ns = int(turn_budget_s(setup.spec, setup.clips[index].audio_ms) * 1e9)
+    return TurnWatch(session, turn, started_ns=now, deadline_ns=now + budget_ns)
 
 
 def _until_done(session: Session, watches: tuple[TurnWatch, ...], response_id: str, budget_s: float) -> None:

@@ -51,6 +51,7 @@ class Delays:
     leading_silence_ms: float = 0.0   # digital silence before the answer's tone
     answer: str = "tone"         # "tone", "silent" (all zero samples) or "none" (transcript only)
     send_format: AudioFormat | None = None   # send answers in this format whatever was declared
+    server_vad: bool = True      # False: a target without server VAD (never commits by itself)
 
 
 class VirtualClock:
@@ -227,7 +228,7 @@ class ScriptedServer:
         if self.input_format is not AudioFormat.PCM16:
             samples = resample(samples, 8000, 24000)     # the VAD runs at 24 kHz
         self.input_ms += len(samples) / 24.0
-        if self.vad is None or not self.turn_detection:
+        if self.vad is None or not self.turn_detection or not self.delays.server_vad:
             return
         for decision in self.vad.feed(samples):
             if decision.kind == "started":

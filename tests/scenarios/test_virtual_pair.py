@@ -158,3 +158,43 @@ def test_pcm16_sent_where_g711_was_declared_is_an_audio_format_mismatch(tmp_path
 def test_the_right_format_is_not_a_mismatch(tmp_path: Path) -> None:
     result, _ = _run(tmp_path, "plain", turns=2, fmt="g711_ulaw", delays=Delays(answer_audio_ms=3000.0))
     assert [r["incident"] for r in result.records] == [None, None]
+
+
+def _violations(result: Any, rule: str) -> list[dict[str, Any]]:
+    return [r for r in read_trace(result.trace_path).records if r.get("rec") == "violation" and r["rule"] == rule]
+
+
+def test_a_target_without_server_vad_is_committed_by_the_caller_and_still_measured(tmp_path: Path) -> None:
+    result, server = _run(tmp_path, "client_cancel", delays=Delays(server_vad=False))
+    assert [r["status"] for r in result.records] == ["ok", "ok"]
+    for row in result.records:
+        assert row["ttfa_from_commit_ms"] == 300.0 and row["cancel_ack_ms"] == 15.0   # still measured
+        assert row["vad_commit_ms"] is None and row["vad_verdict"] is None
+    found = _violations(result, "no_server_vad_commit")
+    assert len(found) == 2 and "silence window 800 ms" in found[0]["message"]
+    trace = read_trace(result.trace_path)
+    for turn in (0, 1):   # committed once the silence window plus the 1.5 s margin had passed
+        end = next(m for m in trace.records if m.get("mark") == "speech_end_sent" and m["turn"] == turn)
+        commit = next(m for m in trace.records if m.get("mark") == "commit_sent" and m["turn"] == turn)
+        assert 2300.0 <= (commit["t_ns"] - end["t_ns"]) / MS <= 2300.0 + 250.0
+
+
+def test_without_the_fallback_a_target_without_vad_times_out_after_one_budget(tmp_path: Path) -> None:
+    result, _ = _run(tmp_path, "plain", turns=1, delays=Delays(server_vad=False), vad_fallback="none",
+                     turn_timeout_s=4.0)
+    assert result.records[0]["status"] == "timeout"
+    assert not _violations(result, "no_server_vad_commit")
+
+
+def test_a_barge_in_turn_that_gets_no_answer_times_out_within_its_one_budget(tmp_path: Path) -> None:
+    result, _ = _run(tmp_path, "barge_in", turns=2, delays=Delays(first_audio_ms=120_000.0), turn_timeout_s=4.0)
+    first = result.records[0]
+    assert first["status"] == "timeout" and first["expected_interruption"]
+    timeout = next(m for m in read_trace(result.trace_path).records if m.get("mark") == "timeout" and m["turn"] == 0)
+    start = next(m for m in read_trace(result.trace_path).records if m.get("mark") == "turn_start" and m["turn"] == 0)
+    elapsed_ms = (timeout["t_ns"] - start["t_ns"]) / MS
+    assert timeout["waited_ms"] == pytest.approx(elapsed_ms, abs=20.0)
+    from harness.scenarios.base import corpus_of
+
+    clip_ms = corpus_of("corpora/default").get(start["utterance"]).duration_ms
+    assert elapsed_ms <= clip_ms + 20.0 + 4000.0 + 20.0     # one budget: the utterance plus one timeout
