@@ -10,6 +10,7 @@ users cleanly; everything recorded until then is written.
 from __future__ import annotations
 
 import argparse
+import json
 import contextlib
 import os
 import signal
@@ -125,10 +126,23 @@ def run(args: argparse.Namespace) -> int:
                            settings.pacing_limit_ms, build_html=not args.no_report)
     print(summary_table(summary))
     print(f"harness run: report {out / 'report.html'}" if not args.no_report else f"harness run: {out}")
+    aborted = _aborted(out)
+    if aborted is not None and aborted.get("exit_code"):   # the Locust side stopped the run: say why once
+        print(f"harness run: {aborted.get('message')}", file=sys.stderr)
+        return int(aborted["exit_code"])
     if code not in (0, 1) and summary["turns"]["total"] == 0 and summary["sessions"]["total"] == 0:
         print(f"harness run: locust exited with {code} before any session ran", file=sys.stderr)
         return EXIT_INTERNAL
     return int(summary["exit_code"])
+
+
+def _aborted(out: Path) -> dict[str, Any] | None:
+    """What a Locust process wrote when it stopped the run itself (a bad spec, a repeating bug)."""
+    try:
+        found = json.loads((out / "aborted.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 class OutputDirError(ValueError):

@@ -247,6 +247,13 @@ class LoadSettings:
                                     'give e.g. \'{"barge_in": {"barge_offset_ms": 400}}\'') from None
         if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
             raise LoadSettingsError("--scenario-params must map scenario names to objects of parameters")
+        from harness.scenarios import check_params
+
+        for name, given in params.items():
+            try:
+                check_params(name, given)
+            except ValueError as exc:   # SpecError: a user error, said as the option's
+                raise LoadSettingsError(f"--scenario-params: {exc}") from None
         if not Path(options.corpus, "manifest.json").is_file():
             raise LoadSettingsError(f"--corpus {options.corpus}: no manifest.json there; "
                                     "point it at a corpus folder (e.g. corpora/default)")

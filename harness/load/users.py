@@ -14,6 +14,7 @@ when the run is assembled. The master (or the single local process) writes the r
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -37,7 +38,10 @@ HEADLINE_METRICS = (("ttfa", "ttfa_ms"), ("vad_commit", "vad_commit_ms"), ("canc
                     ("barge_in", "barge_in_ms"), ("tool_roundtrip", "tool_roundtrip_ms"))
 CONNECT_FAILURES_TO_ABORT = 3
 SESSION_CLOSE_WAIT_S = 3.0
-REFUSED_BACKOFF_MAX_S = 8.0  # a user's wait after a refused session doubles up to this   # at quit, how long stopping sessions may take to close and record
+REFUSED_BACKOFF_MAX_S = 8.0
+REPEATED_FAILURES_TO_ABORT = 3
+EXIT_BAD_INPUT, EXIT_INTERNAL = 2, 4
+ABORTED_FILE = "aborted.json"   # written when a Locust process stopped the run itself  # a user's wait after a refused session doubles up to this   # at quit, how long stopping sessions may take to close and record
 
 
 class TurnFailure(Exception):
@@ -56,6 +60,9 @@ class _Run:
     successes = 0
     aborted = ""
     active = 0      # sessions running in this process
+    last_failure = ""   # the last exception a session raised (type and message)
+    same_failures = 0   # sessions in a row that raised it
+    abort_exit_code: int | None = None
 
 
 RUN = _Run()
@@ -143,6 +150,10 @@ def _quitting(environment: Any, **_: Any) -> None:
         return
     import os
 
+    if RUN.aborted:   # for `harness run`, which assembles the run itself: why this process stopped it
+        settings.out.mkdir(parents=True, exist_ok=True)
+        (settings.out / ABORTED_FILE).write_text(json.dumps({"message": RUN.aborted,
+                                                             "exit_code": RUN.abort_exit_code}), encoding="utf-8")
     if os.environ.get("HARNESS_FINALIZE", "1") == "0":
         return  # `harness run` assembles the run directory itself
     options = environment.parsed_options
@@ -153,7 +164,7 @@ def _quitting(environment: Any, **_: Any) -> None:
     print(f"harness: run directory {settings.out}", flush=True)
     if RUN.aborted:
         print(f"harness: {RUN.aborted}", flush=True)
-    environment.process_exit_code = summary["exit_code"]
+    environment.process_exit_code = RUN.abort_exit_code or summary["exit_code"]
 
 
 class RealtimeUser(User):
@@ -182,6 +193,9 @@ class RealtimeUser(User):
         RUN.active += 1
         try:
             result = run_scenario(spec, stop=RUN.stop, on_turn_end=lambda record: self._live(record, users))
+        except Exception as exc:  # noqa: BLE001 - a bug or bad spec: said once, the run stopped, no flood
+            self._session_failed(exc)
+            return
         finally:
             RUN.active -= 1
             self._record(spec, result, users)
@@ -238,8 +252,37 @@ class RealtimeUser(User):
             fire(request_type="realtime", name=f"incident:{record['incident']}", response_time=0,
                  response_length=0, exception=TurnFailure(f"incident {record['incident']}"))
 
+    def _session_failed(self, exc: Exception) -> None:
+        """A session raised instead of returning a result: a user error (a bad spec) stops the run
+        at once with its one line (exit 2); any other exception is logged with its traceback the
+        first time, counted after that, and stops the run when sessions fail the same way
+        REPEATED_FAILURES_TO_ABORT times in a row (exit 4). Never a flood of tracebacks."""
+        words = f"{type(exc).__name__}: {exc}"
+        if getattr(exc, "user_error", False):
+            self._abort(words, EXIT_BAD_INPUT)
+            return
+        if words != RUN.last_failure:
+            RUN.last_failure, RUN.same_failures = words, 0
+            log.exception("harness: a session failed: %s", words)
+        RUN.same_failures += 1
+        if RUN.same_failures >= REPEATED_FAILURES_TO_ABORT:
+            self._abort(f"{RUN.same_failures} sessions in a row failed with {words}", EXIT_INTERNAL)
+        else:
+            time.sleep(0.5)
+
+    def _abort(self, message: str, exit_code: int) -> None:
+        if RUN.aborted:
+            return
+        RUN.aborted, RUN.abort_exit_code = message, exit_code
+        log.error("harness: %s", message)
+        RUN.stop.set()
+        runner = self.environment.runner
+        if runner is not None:
+            threading.Thread(target=runner.quit, daemon=True).start()
+
     def _watch_target(self, connect_failed: bool, result: Any) -> None:
         """Stop the run early when the target refuses every connection (no hang, a clear error)."""
+        RUN.same_failures = 0
         if not connect_failed:
             RUN.successes += 1
             RUN.failures_in_a_row = 0

@@ -110,14 +110,21 @@ def scenario_named(name: str) -> Scenario:
         raise SpecError(f"unknown scenario {name!r}; use one of {', '.join(SCENARIOS)}") from None
 
 
+def check_params(name: str, params: dict[str, Any]) -> None:
+    """SpecError (one line) for a param the scenario does not have: checked before a run starts."""
+    scenario = scenario_named(name)
+    unknown = set(params) - set(scenario.defaults) - {"utterances", "tool_choice", *VAD_PARAMS}
+    if unknown:
+        raise SpecError(f"scenario {scenario.name!r} has no param(s) {', '.join(sorted(unknown))}; "
+                        f"its params are {', '.join(sorted(scenario.defaults)) or 'none'} "
+                        f"(and {', '.join(VAD_PARAMS)})")
+
+
 def prepare(spec: SessionSpec) -> tuple[Scenario, Setup, str]:
     """Check the spec, load corpora and encode every clip the session will send (no network)."""
     spec.check()
     scenario = scenario_named(spec.scenario)
-    unknown = set(spec.scenario_params) - set(scenario.defaults) - {"utterances", "tool_choice", *VAD_PARAMS}
-    if unknown:
-        raise SpecError(f"scenario {scenario.name!r} has no param(s) {', '.join(sorted(unknown))}; "
-                        f"its params are {', '.join(sorted(scenario.defaults)) or 'none'}")
+    check_params(scenario.name, spec.scenario_params)
     params = {**scenario.defaults, **spec.scenario_params}
     turns = max(spec.turns, scenario.min_turns)
     fmt, dialect = AudioFormat(spec.fmt), Dialect(spec.dialect)
@@ -215,4 +222,4 @@ def run_sessions(specs: Sequence[SessionSpec], stop: threading.Event | None = No
     return [r for r in run_each(specs, lambda spec: run_scenario(spec, stop, on_turn_end)) if r is not None]
 
 
-__all__ = ["SCENARIOS", "Scenario", "Setup", "preencode", "prepare", "run_each", "run_scenario", "run_sessions", "scenario_named"]
+__all__ = ["SCENARIOS", "Scenario", "Setup", "check_params", "preencode", "prepare", "run_each", "run_scenario", "run_sessions", "scenario_named"]
