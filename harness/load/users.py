@@ -28,7 +28,7 @@ from harness.client import SessionSpec
 from harness.load.options import LoadSettings, add_harness_options, exit_on_bad_options
 from harness.load.records import SESSIONS_KEY, SHIP_KEY, RecordSink, append_rows
 from harness.rundir import finalize_run, run_info, summary_table
-from harness.scenarios import preencode, run_scenario
+from harness.scenarios import preencode, run_scenario, session_result
 from harness.trace import flush_all, redact_url
 
 log = logging.getLogger("harness.load")
@@ -191,13 +191,17 @@ class RealtimeUser(User):
         result = None
         spec = _spec(settings, self._scenario(), session_id)
         RUN.active += 1
+        sessions: list[Any] = []
         try:
-            result = run_scenario(spec, stop=RUN.stop, on_turn_end=lambda record: self._live(record, users))
+            result = run_scenario(spec, stop=RUN.stop, on_turn_end=lambda record: self._live(record, users),
+                                  on_session=sessions.append)
         except Exception as exc:  # noqa: BLE001 - a bug or bad spec: said once, the run stopped, no flood
             self._session_failed(exc)
             return
         finally:
             RUN.active -= 1
+            if result is None and sessions and sessions[0].rec.closed:
+                result = session_result(sessions[0])   # Locust killed this user: its meter still measured
             self._record(spec, result, users)
         if RUN.stop.is_set() or result is None:
             return

@@ -180,9 +180,13 @@ def run_scenario(spec: SessionSpec, stop: threading.Event | None = None,
                  on_turn_end: Callable[[dict[str, Any]], None] | None = None, **session_options: Any) -> SessionResult:
     """Run one simulated caller to the end (see the module docstring for the guarantees).
 
-    `session_options` go to the `Session` (a test's virtual clock, in-memory connector and pacer)."""
+    `session_options` go to the `Session` (a test's virtual clock, in-memory connector and pacer),
+    except `on_session`, called with the session as soon as it exists."""
+    on_session = session_options.pop("on_session", None)
     scenario, setup, corpus_name = prepare(spec)
     session = Session(spec, stop, on_turn_end, corpus_name=corpus_name, **session_options)
+    if on_session is not None:
+        on_session(session)     # the caller keeps it: a killed caller still has its measurements
     try:
         with session:
             config = session_config(spec, server_vad=scenario.server_vad,
@@ -191,6 +195,12 @@ def run_scenario(spec: SessionSpec, stop: threading.Event | None = None,
                 scenario.run(session, setup)
     except Exception:       # recorded in the trace by Session.__exit__ (mark "error", footer "error")
         pass
+    return session_result(session)
+
+
+def session_result(session: Session) -> SessionResult:
+    """What a session measured, from its own meter (also for a session its caller was killed in:
+    its trace was closed with reason "stopped", which recorded its open turns)."""
     return SessionResult(trace_path=session.trace_path, reason=session.reason or "error",
                          turns=session.turns_started, turns_ok=session.turns_ok, error=session.error,
                          records=session.meter.records, lateness=session.meter.index.lateness_summary(),
@@ -222,4 +232,4 @@ def run_sessions(specs: Sequence[SessionSpec], stop: threading.Event | None = No
     return [r for r in run_each(specs, lambda spec: run_scenario(spec, stop, on_turn_end)) if r is not None]
 
 
-__all__ = ["SCENARIOS", "Scenario", "Setup", "check_params", "preencode", "prepare", "run_each", "run_scenario", "run_sessions", "scenario_named"]
+__all__ = ["SCENARIOS", "Scenario", "Setup", "check_params", "preencode", "prepare", "run_each", "run_scenario", "run_sessions", "scenario_named", "session_result"]
