@@ -93,9 +93,13 @@ def run_info(settings: Any, users: Any, spawn_rate: Any, run_time: Any) -> dict[
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             continue
+    # corpus_path: the absolute folder, so bundles find the audio wherever the run was started
     return {"run_id": settings.run_id, "target": redact_url(settings.target), "dialect": settings.dialect,
-            "format": settings.fmt, "corpus": settings.corpus, "scenarios": settings.mix, "turns": settings.turns,
+            "format": settings.fmt, "corpus": settings.corpus, "corpus_path": str(Path(settings.corpus).resolve()),
+            "scenarios": settings.mix, "turns": settings.turns,
             "users": users, "spawn_rate": spawn_rate, "run_time": run_time, "chunk_ms": settings.chunk_ms, "rtf": settings.rtf,
+            "turn_timeout_s": settings.turn_timeout_s, "slos": list(settings.slos),
+            "pacing_limit_ms": settings.pacing_limit_ms,
             "versions": versions, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
@@ -131,8 +135,11 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
     write_junit(out / "junit.xml", str(run.get("run_id")), results)
     from harness.replay.bundle import write_incident_bundles
 
+    bundle_errors: list[str] = []
     try:
-        summary["incidents"]["bundles"] = len(write_incident_bundles(out, records))
+        summary["incidents"]["bundles"] = len(write_incident_bundles(out, records, errors=bundle_errors))
+        if bundle_errors:
+            summary["incidents"]["bundle_errors"] = bundle_errors[:20]
     except Exception as exc:  # noqa: BLE001 - a missing bundle must not lose the run's results
         summary["incidents"]["bundle_error"] = f"{type(exc).__name__}: {exc}"
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
