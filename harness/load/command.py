@@ -4,7 +4,9 @@ With no `--target` it starts the simulator in its own process on a free loopback
 own core and GIL, as a real target would be), runs Locust headless in a child process, stops
 the simulator, and assembles the run directory itself (so a Locust process that dies still
 leaves a complete run directory). Ctrl-C and SIGTERM are passed to Locust, which stops the
-users cleanly; everything recorded until then is written.
+users cleanly; everything recorded until then is written. A second one (or one during the
+assembly) stops Locust at once and leaves the run directory as it is, saying how to complete it
+(`harness finalize DIR`, from `run.json`, written when the run starts, and the traces).
 """
 
 from __future__ import annotations
