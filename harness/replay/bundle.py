@@ -49,7 +49,7 @@ def corpus_dir(name: str, recorded_path: str | None = None) -> Path:
         if (candidate / "manifest.json").is_file():
             return candidate.resolve()
     where = f" (the run used {recorded_path})" if recorded_path else ""
-    raise CorpusError(f"corpus {name!r} not found{where}; copy it back there or pass its folder")
+    raise CorpusError(f"corpus {name!r} not found{where}")
 
 
 def run_corpus_path(run_dir: Path) -> str | None:
@@ -92,7 +92,8 @@ def sent_audio(trace: Trace, corpus_path: str | None = None) -> tuple[bytes | No
     try:
         table = _chunks_by_sha1(trace, corpus_path)
     except CorpusError as exc:
-        return None, f"not rebuilt: {exc}"
+        return None, (f"not rebuilt: {exc}; put the corpus back and rewrite the bundles with "
+                      "`harness replay --bundle-run RUN_DIR`")
     out = bytearray()
     for record in trace.records:
         if record.get("rec") != "append":

@@ -24,6 +24,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterator
 
+from harness.corpus import CorpusError
 from harness.load.options import DEFAULT_API_KEY_ENV, _check_api_key
 from harness.replay.bundle import BUNDLES_PER_CAUSE, BundleError, corpus_dir, write_incident_bundles
 from harness.replay.replay import load_bundle, replay
@@ -49,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key-env", default="",
                         help=f"environment variable holding the API key (default {DEFAULT_API_KEY_ENV}; required "
                              "to be set when given, and for any target off this machine unless --auth none)")
+    parser.add_argument("--corpus", default=None, metavar="DIR",
+                        help="the corpus to speak from (default: the one the run recorded, by its absolute path)")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="where the replays' traces and replay.json go (default: a new temporary folder)")
     parser.add_argument("--sim-fault", action="append", default=[], help="fault for the embedded simulator")
@@ -90,8 +93,11 @@ def _target(args: argparse.Namespace, bundle: dict[str, Any]) -> Iterator[str]:
     from harness.sim.latency import LatencyModel
 
     latency: dict[str, str] = dict(item.split("=", 1) for item in args.sim_latency)
-    corpora = [str(corpus_dir(str(bundle.get("corpus") or "default"), bundle.get("corpus_path"))),
-               str(corpus_dir("tools"))]   # recognise the caller's utterances, as harness run's simulator does
+    corpora = []   # recognise the caller's utterances, as harness run's simulator does (none found: a tone)
+    for name, recorded in ((args.corpus or str(bundle.get("corpus") or "default"), bundle.get("corpus_path")),
+                           ("tools", None)):
+        with contextlib.suppress(CorpusError):
+            corpora.append(str(corpus_dir(name, None if args.corpus else recorded)))
     cfg = SimConfig(faults=list(args.sim_fault), corpus=corpora,
                     latency=LatencyModel().with_specs(latency) if latency else LatencyModel())
     with start_in_thread(cfg, host="127.0.0.1", port=0) as sim:
@@ -118,6 +124,9 @@ def _line(index: int, run_: dict[str, Any], original: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     if args.bundle_run:
+        if not (Path(args.bundle_run) / "traces").is_dir():
+            raise BundleError(f"--bundle-run {args.bundle_run}: not a run directory (no traces/); pass the folder "
+                              "harness run wrote (reports/<RUN_ID>)")
         bundles = write_incident_bundles(Path(args.bundle_run), per_cause=None if args.all else BUNDLES_PER_CAUSE)
         print(f"harness replay: wrote {len(bundles)} bundle(s) under {Path(args.bundle_run) / 'incidents'}")
         return 0
@@ -141,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
         outcome: dict[str, Any] = replay(bundle, url, repeat=args.repeat, rtf=args.rtf, dialect=args.dialect,
                                          fmt=args.audio_format, anchor=args.anchor, bundle_dir=bundle_dir,
                                          trace_dir=Path(args.out) if args.out else None, auth=args.auth,
-                                         api_key_env=api_key_env, turn_timeout_s=args.turn_timeout)
+                                         api_key_env=api_key_env, turn_timeout_s=args.turn_timeout,
+                                         corpus=args.corpus)
     original = outcome["original"]
     trace_dir = Path(outcome["trace_dir"])
     (trace_dir / "replay.json").write_text(json.dumps({"bundle": str(bundle_dir), **outcome}, indent=2,

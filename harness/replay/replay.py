@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.client import SessionSpec
-from harness.corpus import SHIPPED_CORPORA_DIR
+from harness.corpus import SHIPPED_CORPORA_DIR, CorpusError
 from harness.metrics import turns_from_trace
 from harness.protocol import AudioFormat, Dialect
 from harness.replay.bundle import BUNDLE_SCHEMA, BundleError, corpus_dir
@@ -115,12 +115,15 @@ def _schedule_traces(bundle_dir: Path, specs: list[SessionSpec]) -> list[Path]:
 def replay(bundle: dict[str, Any], url: str, repeat: int = 1, rtf: float | None = None,
            dialect: str | None = None, fmt: str | None = None, trace_dir: Path | None = None,
            anchor: str = "events", bundle_dir: Path | None = None, auth: str = "bearer",
-           api_key_env: str = "OPENAI_API_KEY", turn_timeout_s: float | None = None) -> dict[str, Any]:
+           api_key_env: str = "OPENAI_API_KEY", turn_timeout_s: float | None = None,
+           corpus: str | None = None) -> dict[str, Any]:
     """Replay the bundle `repeat` times at once against `url`; the outcome of every replay, why
     it did or did not reproduce (`runs[i]["why"]`), and where the traces are (`trace_dir`).
 
     The session settings are the bundle's own (`session_update`), converted to `dialect`/`fmt`
-    when those differ, with a line in `notes` for each field that had to change.
+    when those differ, with a line in `notes` for each field that had to change. The events
+    anchor speaks the utterances from the corpus (`corpus`, else the one the run recorded); the
+    session anchor sends `audio.bin` and needs none.
     """
     if anchor not in ANCHORS:
         raise BundleError(f"--anchor {anchor!r}: use events (re-run the scenario) or session (recorded offsets)")
@@ -131,9 +134,17 @@ def replay(bundle: dict[str, Any], url: str, repeat: int = 1, rtf: float | None 
     trace_dir.mkdir(parents=True, exist_ok=True)
     dialect, fmt = dialect or bundle["dialect"], fmt or bundle["format"]
     config, notes = replay_session_config(bundle.get("session_update"), bundle["dialect"], dialect, fmt)
-    corpus = corpus_dir(str(bundle.get("corpus") or "default"), bundle.get("corpus_path"))
+    if anchor == "events":
+        try:
+            folder = str(corpus_dir(corpus, None) if corpus else corpus_dir(str(bundle.get("corpus") or "default"),
+                                                                             bundle.get("corpus_path")))
+        except CorpusError as exc:
+            raise CorpusError(f"{exc}; copy it back there, or replay with --corpus DIR, or with --anchor session "
+                              "(which sends the bundle's audio.bin)") from None
+    else:
+        folder = str(bundle.get("corpus_path") or bundle.get("corpus") or "default")   # not read
     specs = [SessionSpec(url=url, dialect=dialect, fmt=fmt, scenario=bundle["scenario"], scenario_params=params,
-                         corpus=str(corpus), noise_corpus=str(SHIPPED_CORPORA_DIR / "noise"),
+                         corpus=folder, noise_corpus=str(SHIPPED_CORPORA_DIR / "noise"),
                          session_config=config, auth=auth, api_key_env=api_key_env,
                          chunk_ms=float(bundle["chunk_ms"]), rtf=float(rtf or bundle.get("rtf") or 1.0),
                          turn_timeout_s=float(turn_timeout_s or 15.0),

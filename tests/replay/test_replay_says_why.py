@@ -205,3 +205,19 @@ def test_a_beta_only_field_has_no_ga_equivalent_and_is_said_to_be_left_out() -> 
     assert cfg is not None and cfg.temperature is None and cfg.voice == "alloy"
     assert len(notes) == 1 and "temperature 0.8" in notes[0] and "no GA equivalent" in notes[0]
     assert "temperature" not in json.dumps(render_session_update(cfg, Dialect.GA))
+
+
+def test_a_bundle_whose_corpus_is_gone_names_it_and_the_ways_out(
+        elsewhere_run: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(elsewhere_run["bundle"], bundle)
+    data = json.loads((bundle / "bundle.json").read_text())
+    data.update(corpus="gone", corpus_path=str(tmp_path / "gone"))
+    (bundle / "bundle.json").write_text(json.dumps(data))
+    assert main(["replay", str(bundle)]) == 2
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert "corpus 'gone' not found" in line and str(tmp_path / "gone") in line
+    assert "--corpus DIR" in line and "--anchor session" in line
+    assert main(["replay", "--bundle-run", str(tmp_path / "nowhere")]) == 2
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert "not a run directory" in line
