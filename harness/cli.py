@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("harness.report.command_report", "rebuild RUN_DIR/report.html from the run's files"),
     "compare": ("harness.report.command_compare", "compare two runs; non-zero exit on regression"),
     "replay": ("harness.replay.command", "re-drive a recorded session (repro bundle) against a target"),
+    "finalize": ("harness.finalize", "complete an interrupted run directory from its records and traces"),
     "metrics": ("harness.metrics.command", "per-turn table and summary for a folder of traces (offline)"),
     "corpus": ("harness.corpus.command", "annotate, build and check speech corpora"),
 }

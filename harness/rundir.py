@@ -26,30 +26,44 @@ from harness.trace import iter_trace_files, read_header, read_trace, redact_url
 EXIT_OK, EXIT_SLO_FAILED, EXIT_TARGET_FAILED, EXIT_NOTHING_MEASURED = 0, 1, 3, 6
 
 
-def sessions_missing_from(out: Path, sessions: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def sessions_missing_from(out: Path, sessions: list[dict[str, Any]],
+                          records: list[dict[str, Any]] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Turn records and session rows measured from the traces of sessions that reported nothing.
 
     A user killed mid-session (Locust's stop without a stop timeout, a worker killed) never
     reported its session; its trace, flushed as it went, still holds every turn it started. Only
     those traces are read (the others' headers say they are known), and only after the run.
+
+    With the run's `records`, a session that reported its row but whose records are missing
+    (`records/` deleted or torn, as `harness finalize` may find it) is measured too, and only
+    the turns not already recorded are added; a session with records but no row gets its row.
     """
     from harness.metrics import meter_trace
 
-    known = {s.get("session_id") for s in sessions}
-    records: list[dict[str, Any]] = []
+    rows_by_id = {s.get("session_id"): s for s in sessions}
+    recorded: dict[Any, set[Any]] = {}
+    for record in records or ():
+        recorded.setdefault(record.get("session_id"), set()).add(record.get("turn"))
+    new_records: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     for path in iter_trace_files(out / "traces"):
         header = read_header(path)   # the full trace is read only for a session without records
-        if header is not None and header.get("session_id") in known:
+        session_id = header.get("session_id") if header is not None else None
+        row = rows_by_id.get(session_id)
+        if header is not None and row is not None and (
+                records is None or len(recorded.get(session_id, ())) >= int(row.get("turns") or 0)):
             continue
         trace = read_trace(path)
         meter = meter_trace(trace)
-        records.extend(meter.records)
-        rows.append({"session_id": trace.header.get("session_id"), "reason": (trace.footer or {}).get("reason", "killed"),
-                     "turns": len(meter.records), "connect_failed": meter.index.first_mark("connect_failed", None) is not None,
-                     "error": None, "lateness": meter.index.lateness_summary(), "from_trace": True,
-                     "conformance": meter.index.violations_by_rule})
-    return records, rows
+        have = recorded.get(trace.header.get("session_id"), set())
+        new_records.extend(r for r in meter.records if r.get("turn") not in have)
+        if row is None:
+            rows.append({"session_id": trace.header.get("session_id"),
+                         "reason": (trace.footer or {}).get("reason", "killed"), "turns": len(meter.records),
+                         "connect_failed": meter.index.first_mark("connect_failed", None) is not None,
+                         "error": None, "lateness": meter.index.lateness_summary(), "from_trace": True,
+                         "conformance": meter.index.violations_by_rule})
+    return new_records, rows
 
 
 def pacing_of(sessions: list[dict[str, Any]], limit_ms: float) -> dict[str, Any]:
@@ -123,9 +137,13 @@ def run_info(settings: Any, users: Any, spawn_rate: Any, run_time: Any) -> dict[
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             continue
+    # corpus_path: the absolute folder, so bundles find the audio wherever the run was started
     return {"run_id": settings.run_id, "target": redact_url(settings.target), "dialect": settings.dialect,
-            "format": settings.fmt, "corpus": settings.corpus, "scenarios": settings.mix, "turns": settings.turns,
+            "format": settings.fmt, "corpus": settings.corpus, "corpus_path": str(Path(settings.corpus).resolve()),
+            "scenarios": settings.mix, "turns": settings.turns,
             "users": users, "spawn_rate": spawn_rate, "run_time": run_time, "chunk_ms": settings.chunk_ms, "rtf": settings.rtf,
+            "turn_timeout_s": settings.turn_timeout_s, "slos": list(settings.slos),
+            "pacing_limit_ms": settings.pacing_limit_ms,
             "versions": versions, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
@@ -137,7 +155,7 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
     out.mkdir(parents=True, exist_ok=True)
     records = merged_records(out)
     sessions = merged_sessions(out)
-    missing_records, missing_sessions = sessions_missing_from(out, sessions)
+    missing_records, missing_sessions = sessions_missing_from(out, sessions, records)
     records += missing_records
     sessions += missing_sessions
     (out / "run.json").write_text(json.dumps(run, indent=2, default=str), encoding="utf-8")
@@ -158,8 +176,11 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
     write_junit(out / "junit.xml", str(run.get("run_id")), results)
     from harness.replay.bundle import write_incident_bundles
 
+    bundle_errors: list[str] = []
     try:
-        summary["incidents"]["bundles"] = len(write_incident_bundles(out, records))
+        summary["incidents"]["bundles"] = len(write_incident_bundles(out, records, errors=bundle_errors))
+        if bundle_errors:
+            summary["incidents"]["bundle_errors"] = bundle_errors[:20]
     except Exception as exc:  # noqa: BLE001 - a missing bundle must not lose the run's results
         summary["incidents"]["bundle_error"] = f"{type(exc).__name__}: {exc}"
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")

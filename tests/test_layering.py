@@ -66,14 +66,18 @@ RULES: dict[str, Unit] = {
     "report": _unit("tables, figures and HTML from a run's files: the trace and turn-record types; never "
                     "load or replay", "metrics", "trace", "protocol"),
     "replay": _unit("re-drives a bundle with the caller and the simulator; uses report one way, only to draw "
-                    "a bundle's session timeline (plotly lives in report alone, and report imports no replay)",
-                    "protocol", "audio", "corpus", "trace", "client", "scenarios", "metrics", "sim", "report"),
+                    "a bundle's session timeline (plotly lives in report alone, and report imports no replay); from "
+                    "load only its locust-free options module, for the same --auth/--api-key-env check as harness run",
+                    "protocol", "audio", "corpus", "trace", "client", "scenarios", "metrics", "sim", "report",
+                    "load.options"),
     "load": _unit("the Locust side and `harness run`; the run directory is assembled by rundir, so load "
                   "imports neither report nor replay (DESIGN)",
                   "protocol", "audio", "corpus", "trace", "client", "scenarios", "metrics", "sim", "rundir"),
     "rundir": _unit("the one run-assembly module above load, report and replay (DESIGN); from load only the "
                     "locust-free modules that define the run's record files and gates",
                     "load.records", "load.slo", "load.junit", "report", "replay.bundle", "metrics", "trace"),
+    "finalize": _unit("`harness finalize RUN_DIR`: completes an interrupted run directory through rundir, the "
+                      "one run-assembly module; reads trace headers for runs without run.json", "rundir", "trace"),
     "cli": _unit("the top of the stack: imports the subcommands of COMMANDS lazily, by name"),
     "__main__": _unit("`python -m harness`, the only importer of cli; nothing imports it", "cli"),
 }
@@ -100,6 +104,10 @@ MUST_NOT_REACH: dict[str, tuple[frozenset[str], str]] = {
     "rundir": (frozenset({"locust", "gevent"}),
                "`harness run` assembles the run in its own process, which must never load Locust or gevent's "
                "monkey-patching"),
+    "finalize": (frozenset({"locust", "gevent"}),
+                 "`harness finalize` assembles a run as `harness run` does, in a process without Locust"),
+    "replay": (frozenset({"locust", "gevent"}),
+               "`harness replay` runs its callers on plain threads; gevent's monkey-patching must never load"),
 }
 
 # Existing offenders, each allowed precisely (file, imported module, rule) and only until it is fixed.

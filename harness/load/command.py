@@ -4,7 +4,9 @@ With no `--target` it starts the simulator in its own process on a free loopback
 own core and GIL, as a real target would be), runs Locust headless in a child process, stops
 the simulator, and assembles the run directory itself (so a Locust process that dies still
 leaves a complete run directory). Ctrl-C and SIGTERM are passed to Locust, which stops the
-users cleanly; everything recorded until then is written.
+users cleanly; everything recorded until then is written. A second one (or one during the
+assembly) stops Locust at once and leaves the run directory as it is, saying how to complete it
+(`harness finalize DIR`, from `run.json`, written when the run starts, and the traces).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -58,7 +61,7 @@ def _target(args: argparse.Namespace) -> Iterator[str]:
     cfg = SimConfig.from_toml(args.sim_config) if args.sim_config else SimConfig()
     overrides: dict[str, Any] = {}
     if not cfg.corpus:  # recognise the callers' utterances (transcripts, tool requests) by their audio
-        overrides["corpus"] = [c for c in (args.corpus, "corpora/tools") if Path(c, "manifest.json").is_file()]
+        overrides["corpus"] = [c for c in (args.corpus, corpus_folder("corpora/tools")) if Path(c, "manifest.json").is_file()]
     if args.sim_latency:
         specs = {}
         for item in args.sim_latency:
@@ -95,10 +98,41 @@ def _locust_command(args: argparse.Namespace, settings: LoadSettings) -> list[st
     return cmd
 
 
+def corpus_folder(given: str) -> str:
+    """`--corpus` as an absolute folder, found wherever `harness run` was started: as given when it
+    holds a manifest, else against the repository (`corpora/default`, the default, from /tmp) or as a
+    shipped corpus's name; unchanged when none fits (the settings check then names it)."""
+    from harness.corpus import SHIPPED_CORPORA_DIR
+
+    path = Path(given)
+    candidates = [path] if path.is_absolute() else [path, SHIPPED_CORPORA_DIR.parent / path, SHIPPED_CORPORA_DIR / path]
+    for candidate in candidates:
+        if (candidate / "manifest.json").is_file():
+            return str(candidate.resolve())
+    return given
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    """Locust, told to stop now: SIGTERM, then SIGKILL after a few seconds (its traces were flushed as they went)."""
+    if child.poll() is not None:
+        return
+    child.terminate()
+    try:
+        child.wait(5.0)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait(5.0)
+
+
+def _wrote_anything(out: Path) -> bool:
+    return any(any(p.iterdir()) for p in (out / "traces", out / "records") if p.is_dir())
+
+
 def run(args: argparse.Namespace) -> int:
     check_options(args)  # a bad number fails now: no simulator, no Locust, no run directory
     run_id = args.run_id or new_run_id()
     args.run_id = run_id
+    args.corpus = corpus_folder(args.corpus)
     settings = LoadSettings.from_options(_Options(args, args.target or "ws://127.0.0.1:1/v1/realtime"))
     load_slos(settings.slos)  # a bad SLO or corpus fails now, before anything starts
     from harness.corpus import load_corpus
@@ -111,19 +145,16 @@ def run(args: argparse.Namespace) -> int:
         (out / ".write-test").unlink()
     except OSError as exc:
         raise OutputDirError(f"--out {out}: cannot write there ({exc.strerror}); choose a writable folder") from None
-    with _target(args) as url:
-        settings.target = url
-        cmd = _locust_command(args, settings)
-        env = {**os.environ, "HARNESS_FINALIZE": "0"}
-        child = subprocess.Popen(cmd, env=env)
-        previous = {sig: signal.signal(sig, lambda s, _f: child.send_signal(s)) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            code = child.wait()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-    summary = finalize_run(out, run_info(settings, args.users, args.spawn_rate, args.run_time), settings.slos,
-                           settings.pacing_limit_ms, build_html=not args.no_report)
+    try:
+        code, summary = _run_and_assemble(args, settings)
+    except KeyboardInterrupt:
+        # A second Ctrl-C (or one during assembly): stop now, and say how to finish the directory.
+        if _wrote_anything(out):
+            print(f"harness run: run directory incomplete: complete it with `harness finalize {out}`",
+                  file=sys.stderr, flush=True)
+        else:
+            print("harness run: interrupted before anything was written", file=sys.stderr, flush=True)
+        return 130
     print(summary_table(summary))
     print(f"harness run: report {out / 'report.html'}" if not args.no_report else f"harness run: {out}")
     aborted = _aborted(out)
@@ -143,6 +174,44 @@ def _aborted(out: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return found if isinstance(found, dict) else None
+
+
+def _run_and_assemble(args: argparse.Namespace, settings: LoadSettings) -> tuple[int, dict[str, Any]]:
+    """Locust in a child process, then the run directory. The first Ctrl-C/SIGTERM is passed to
+    Locust (it stops the users, everything recorded is kept); a second one raises
+    KeyboardInterrupt here, after Locust is told to stop now."""
+    out = settings.out
+    with _target(args) as url:
+        settings.target = url
+        # written first, so `harness finalize` knows the run's settings if the assembly never happens
+        info = run_info(settings, args.users, args.spawn_rate, args.run_time)
+        (out / "run.json").write_text(json.dumps({**info, "finished_at": None}, indent=2, default=str),
+                                      encoding="utf-8")
+        cmd = _locust_command(args, settings)
+        env = {**os.environ, "HARNESS_FINALIZE": "0"}
+        child = subprocess.Popen(cmd, env=env)
+        signals: list[int] = []
+
+        def on_signal(sig: int, _frame: Any) -> None:
+            signals.append(sig)
+            if len(signals) > 1:
+                raise KeyboardInterrupt
+            child.send_signal(sig)
+            print("harness run: stopping (the run directory will be written; Ctrl-C again to stop at once)",
+                  file=sys.stderr, flush=True)
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            code = child.wait()
+        except KeyboardInterrupt:
+            _stop_child(child)
+            raise
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    info = run_info(settings, args.users, args.spawn_rate, args.run_time)
+    summary = finalize_run(out, info, settings.slos, settings.pacing_limit_ms, build_html=not args.no_report)
+    return code, summary
 
 
 class OutputDirError(ValueError):

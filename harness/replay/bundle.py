@@ -10,13 +10,14 @@ event it followed), a short human summary and the session timeline.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 from harness.client.clips import noise_clip, silence_clip, utterance_clip
-from harness.corpus import load_corpus
+from harness.corpus import SHIPPED_CORPORA_DIR, CorpusError, load_corpus
 from harness.metrics import turns_from_trace
 from harness.protocol import AudioFormat, Dialect
 from harness.trace import Trace, iter_trace_files, read_header, read_trace, redact_url
@@ -27,24 +28,53 @@ class BundleError(ValueError):
     user_error = True
 
 
-def corpus_dir(name: str) -> Path:
-    path = Path(name)
-    return path if (path / "manifest.json").is_file() else Path("corpora") / name
+BUNDLE_SCHEMA = 1
 
 
-def _chunks_by_sha1(trace: Trace) -> dict[str, bytes]:
+def corpus_dir(name: str, recorded_path: str | None = None) -> Path:
+    """The corpus folder a run used, wherever this process was started.
+
+    `recorded_path` is the absolute path the run recorded (`run.json` / `bundle.json`
+    `corpus_path`); it wins when it still holds a manifest. Otherwise `name` is tried as a
+    folder, then against the repository (`corpora/default` from any directory), then as the
+    bare name of a shipped corpus (`default`). Never resolved against the current directory
+    alone: a run started from /tmp must find the same corpus as one started from the repository.
+    """
+    candidates = [Path(recorded_path)] if recorded_path else []
+    given = Path(name)
+    candidates.append(given)
+    if not given.is_absolute():
+        candidates += [SHIPPED_CORPORA_DIR.parent / given, SHIPPED_CORPORA_DIR / given]
+    for candidate in candidates:
+        if (candidate / "manifest.json").is_file():
+            return candidate.resolve()
+    where = f" (the run used {recorded_path})" if recorded_path else ""
+    raise CorpusError(f"corpus {name!r} not found{where}")
+
+
+def run_corpus_path(run_dir: Path) -> str | None:
+    """The absolute corpus path `run.json` recorded (None for runs that did not record it)."""
+    try:
+        run = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = run.get("corpus_path") if isinstance(run, dict) else None
+    return str(value) if value else None
+
+
+def _chunks_by_sha1(trace: Trace, corpus_path: str | None = None) -> dict[str, bytes]:
     """Every chunk the caller could have sent in this session, by the sha1 the trace records."""
     header = trace.header
     fmt, dialect, chunk_ms = AudioFormat(header["format"]), Dialect(header["dialect"]), float(header["chunk_ms"])
     clips = [silence_clip(fmt, chunk_ms, dialect)]
-    corpus = load_corpus(corpus_dir(str(header.get("corpus") or "default")))
+    corpus = load_corpus(corpus_dir(str(header.get("corpus") or "default"), corpus_path))
     ids = {m.get("utterance") for m in trace.records if m.get("mark") == Mark.TURN_START}
     for utterance in corpus.utterances:
         if utterance.id in ids:
             clips.append(utterance_clip(utterance, fmt, chunk_ms, dialect))
     params = header.get("scenario_params") or {}
     if header.get("scenario") in ("noisy_playback", "silence") and (params.get("noise") or header["scenario"] == "noisy_playback"):
-        noise_corpus = load_corpus(corpus_dir("noise"))
+        noise_corpus = load_corpus(corpus_dir("noise"))   # shipped, like the callers' default
         name = params.get("noise", "babble")
         match = [u for u in noise_corpus.utterances if u.id.endswith(name)]
         if match:
@@ -56,9 +86,14 @@ def _chunks_by_sha1(trace: Trace) -> dict[str, bytes]:
     return table
 
 
-def sent_audio(trace: Trace) -> tuple[bytes | None, str]:
-    """The caller's audio in send order, or None with the reason when a chunk cannot be rebuilt."""
-    table = _chunks_by_sha1(trace)
+def sent_audio(trace: Trace, corpus_path: str | None = None) -> tuple[bytes | None, str]:
+    """The caller's audio in send order, or None with the reason when a chunk cannot be rebuilt
+    (a chunk matches nothing, or the corpus is gone)."""
+    try:
+        table = _chunks_by_sha1(trace, corpus_path)
+    except CorpusError as exc:
+        return None, (f"not rebuilt: {exc}; put the corpus back and rewrite the bundles with "
+                      "`harness replay --bundle-run RUN_DIR`")
     out = bytearray()
     for record in trace.records:
         if record.get("rec") != "append":
@@ -89,20 +124,26 @@ def client_schedule(trace: Trace) -> list[dict[str, Any]]:
     return schedule
 
 
-def write_bundle(out_dir: Path, trace_path: Path, record: dict[str, Any] | None = None) -> Path:
+def write_bundle(out_dir: Path, trace_path: Path, record: dict[str, Any] | None = None,
+                 corpus_path: str | None = None) -> Path:
+    """One bundle in `out_dir`; `corpus_path` is the absolute corpus folder the run recorded
+    (the trace header only names the corpus)."""
     trace = read_trace(trace_path)
     header = trace.header
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(trace_path, out_dir / "trace.jsonl")
-    audio, audio_note = sent_audio(trace)
+    audio, audio_note = sent_audio(trace, corpus_path)
+    if corpus_path is None:
+        with contextlib.suppress(CorpusError):
+            corpus_path = str(corpus_dir(str(header.get("corpus") or "default")))
     if audio is not None:
         (out_dir / "audio.bin").write_bytes(audio)
     config = next((r["event"].get("session") for r in trace.records
                    if r.get("rec") == "send" and r.get("type") == "session.update"), None)
     bundle = {
-        "session_id": header.get("session_id"), "run_id": header.get("run_id"),
+        "schema": BUNDLE_SCHEMA, "session_id": header.get("session_id"), "run_id": header.get("run_id"),
         "target": redact_url(str(header.get("target", ""))), "dialect": header.get("dialect"),
-        "format": header.get("format"), "corpus": header.get("corpus"), "chunk_ms": header.get("chunk_ms"),
+        "format": header.get("format"), "corpus": header.get("corpus"), "corpus_path": corpus_path, "chunk_ms": header.get("chunk_ms"),
         "rtf": header.get("rtf"), "scenario": header.get("scenario"), "scenario_params": header.get("scenario_params"),
         "utterances": [m.get("utterance") for m in trace.records if m.get("mark") == Mark.TURN_START],
         "session_update": config, "audio": {"file": "audio.bin" if audio is not None else None,
@@ -132,13 +173,16 @@ BUNDLES_PER_CAUSE = 20   # a bundle is ~8 MB with its self-contained timeline; a
 
 
 def write_incident_bundles(run_dir: Path, records: list[dict[str, Any]] | None = None,
-                           per_cause: int | None = BUNDLES_PER_CAUSE) -> list[Path]:
+                           per_cause: int | None = BUNDLES_PER_CAUSE, errors: list[str] | None = None) -> list[Path]:
     """Bundles for the run's incidents, in `incidents/<session>-<turn>/`: the first `per_cause`
     of each cause in trace order (None: every incident).
 
     With the run's turn `records` (already measured), only the traces of sessions with an
-    incident are read; without them every trace is measured again.
+    incident are read; without them every trace is measured again. The corpus is the absolute
+    path `run.json` recorded, so a run started from any directory bundles its audio. A bundle
+    that cannot be written is skipped (its folder gets `bundle.error.txt`, `errors` the line).
     """
+    corpus_path = run_corpus_path(run_dir)
     wanted: dict[str, list[dict[str, Any]]] | None = None
     if records is not None:
         wanted = {}
@@ -159,5 +203,13 @@ def write_incident_bundles(run_dir: Path, records: list[dict[str, Any]] | None =
                 continue
             per[cause] = per.get(cause, 0) + 1
             name = f"{record['session_id']}-{record['turn']}"
-            written.append(write_bundle(run_dir / "incidents" / name, trace_path, record))
+            try:
+                written.append(write_bundle(run_dir / "incidents" / name, trace_path, record, corpus_path))
+            except Exception as exc:  # noqa: BLE001 - one bad bundle must not cost the others
+                line = f"{name}: {type(exc).__name__}: {exc}"
+                with contextlib.suppress(OSError):
+                    (run_dir / "incidents" / name).mkdir(parents=True, exist_ok=True)
+                    (run_dir / "incidents" / name / "bundle.error.txt").write_text(line + "\n", encoding="utf-8")
+                if errors is not None:
+                    errors.append(line)
     return written

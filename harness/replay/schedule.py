@@ -38,6 +38,7 @@ REPLAYED_MARKS = frozenset({"turn_start", "speech_start_sent", "speech_end_sent"
 ID_FIELDS = {"response_id": "response", "item_id": "item", "previous_item_id": "item", "call_id": "call"}
 ID_OBJECTS = {"response": "response", "item": "item"}
 TRAILING_SILENCE_CHUNKS = 500
+TRAILING_SILENCE_MARGIN_MS = 10_000
 
 
 def _ids_in(obj: Any, out: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -128,18 +129,20 @@ def schedule_from_trace(trace: Trace) -> list[Step]:
     return steps
 
 
-def bundle_clip(trace: Trace, audio: bytes, fmt: AudioFormat, dialect: Dialect) -> Clip:
+def bundle_clip(trace: Trace, audio: bytes, fmt: AudioFormat, dialect: Dialect, wait_ms: float = 0.0) -> Clip:
     """`audio.bin` as the stream's background: one chunk per original append, in `fmt`, keeping
     each append's turn and speech flag; then silence, never the recording again (the session
-    closes on the original's schedule, a few chunks after the recording ends, and the stream's
-    background would otherwise loop)."""
+    closes on the original's schedule, a few chunks after the recording ends, or at most
+    `wait_ms` later while a turn waits for its answer, and the stream's background would
+    otherwise loop)."""
     appends = [r for r in trace.records if r.get("rec") == "append"]
     original_fmt = AudioFormat(trace.header["format"])
     chunk_ms = float(trace.header["chunk_ms"])
     wire = audio if fmt is original_fmt else to_wire(from_wire(audio, original_fmt), original_fmt.rate_hz, fmt)
     recorded = min(len(appends), len(split_chunks(wire, fmt, chunk_ms)))
     wire = wire[:recorded * chunk_bytes(fmt, chunk_ms)]
-    wire += silence_bytes(fmt, chunk_bytes(fmt, chunk_ms) * TRAILING_SILENCE_CHUNKS)
+    trailing = max(TRAILING_SILENCE_CHUNKS, int((wait_ms + TRAILING_SILENCE_MARGIN_MS) / chunk_ms) + 1)
+    wire += silence_bytes(fmt, chunk_bytes(fmt, chunk_ms) * trailing)
     clip = wire_clip("bundle", wire, fmt, chunk_ms, dialect, segments_ms=[])
     last_turn = appends[-1].get("turn") if appends else None
     return replace(clip, speech=tuple(bool(r.get("speech")) for r in appends[:recorded]) + clip.speech[recorded:],
@@ -159,34 +162,77 @@ SPIN_NS = 2_000_000    # long timed waits overshoot: the last 2 ms before a step
 SLICE_NS = 200_000
 
 
-def _serve_until(session: Session, due_ns: int, ids: IdMap) -> None:
-    """Serve the inbox (learning the new session's ids) until `due_ns`."""
+class PendingTurns:
+    """Turns whose original end has come while this session's answer has not: each ends "ok" when
+    its answer is done, or "timeout" once the turn timeout has passed since the original end
+    (recorded as the caller records any timeout), so a target that never answers is not
+    reported as having answered."""
+
+    def __init__(self, session: Session, timeout_ns: int) -> None:
+        self.session, self.timeout_ns = session, timeout_ns
+        self.deadlines: dict[int, int] = {}
+
+    def _answered(self, turn: int) -> bool:
+        meter = self.session.meter
+        answer, follow = meter.answer(turn), meter.follow(turn)
+        return answer is not None and answer.done and (follow is None or follow.done)
+
+    def end(self, turn: int, now_ns: int) -> None:
+        if self._answered(turn):
+            self.session.end_turn(turn, "ok")
+        else:
+            self.deadlines[turn] = now_ns + self.timeout_ns
+
+    def settle(self, now_ns: int) -> None:
+        for turn, deadline_ns in list(self.deadlines.items()):
+            if self._answered(turn):
+                del self.deadlines[turn]
+                self.session.end_turn(turn, "ok")
+            elif now_ns >= deadline_ns:
+                del self.deadlines[turn]
+                answer = self.session.meter.answer(turn)
+                self.session.timeout_turn(turn, self.timeout_ns / 1e9, "response" if answer is None else "response_done")
+
+    @property
+    def last_deadline_ns(self) -> int | None:
+        return max(self.deadlines.values(), default=None)
+
+
+def _serve_until(session: Session, due_ns: int, ids: IdMap, pending: PendingTurns | None = None) -> None:
+    """Serve the inbox (learning the new session's ids, ending the turns whose answer came) until `due_ns`."""
     while (left_ns := due_ns - time.perf_counter_ns()) > 0:
         wait_ns = left_ns - SPIN_NS if left_ns > SPIN_NS else min(left_ns, SLICE_NS)
         for item in session.events(wait_ns / 1e9):
             if item.event is not None:
                 ids.observe(item.event.to_dict())
+        if pending is not None and pending.deadlines:
+            pending.settle(time.perf_counter_ns())
 
 
 def play_schedule(bundle_dir: Path, spec: SessionSpec, stop: Any = None) -> Path:
-    """Replay the bundle's session on its recorded schedule; returns the new trace's path."""
+    """Replay the bundle's session on its recorded schedule; returns the new trace's path.
+
+    The session settings are `spec.session_config` (the caller converts them for another dialect),
+    else the recorded ones in `spec.fmt`."""
     trace = read_trace(Path(bundle_dir) / "trace.jsonl")
     audio = (Path(bundle_dir) / "audio.bin").read_bytes()
     fmt, dialect = AudioFormat(spec.fmt), Dialect(spec.dialect)
-    clip = bundle_clip(trace, audio, fmt, dialect)
+    clip = bundle_clip(trace, audio, fmt, dialect, wait_ms=spec.turn_timeout_s * 1000.0)
     steps = schedule_from_trace(trace)
     ids = IdMap([r["event"] for r in trace.records if r.get("rec") == "recv" and isinstance(r.get("event"), dict)])
     # offsets were recorded at the original's real-time factor; a new one stretches or squeezes them
     scale = float(trace.header.get("rtf") or 1.0) / spec.rtf
     with Session(spec, stop=stop, corpus_name=str(trace.header.get("corpus") or "")) as session:
-        if not session.open(session_config(trace, fmt), background=clip):
+        config = spec.session_config if spec.session_config is not None else session_config(trace, fmt)
+        if not session.open(config, background=clip):
             return session.trace_path
         assert session.stream is not None
         t0 = session.stream.t0_ns
         last_send_ns = t0
+        pending = PendingTurns(session, int(spec.turn_timeout_s * 1e9))
         for step in steps:
             due_ns = t0 + int(step.offset_ns * scale)
-            _serve_until(session, due_ns, ids)
+            _serve_until(session, due_ns, ids, pending)
             record = ids.translate(step.record)
             if record.get("rec") == "send":
                 event = decode_client(json.dumps(record["event"]))
@@ -201,9 +247,13 @@ def play_schedule(bundle_dir: Path, spec: SessionSpec, stop: Any = None) -> Path
             if name == "playout_stop":
                 session.stop_playout(str(record.get("response_id")), at_ns, str(record.get("reason")))
             elif name == "turn_end":
-                session.end_turn(int(record["turn"]), "ok")   # the metrics judge it from the events
+                pending.end(int(record["turn"]), due_ns)   # ok once answered; the metrics judge the rest
             else:
                 session.rec.mark(name, at_ns, **fields)
-        # keep listening as long as the original session lasted after its last step
-        _serve_until(session, t0 + int(session_length_ns(trace) * scale), ids)
+        # keep listening as long as the original session lasted after its last step, and for
+        # turns still waiting for their answer, until it comes or their timeout passes
+        _serve_until(session, t0 + int(session_length_ns(trace) * scale), ids, pending)
+        while pending.deadlines:
+            _serve_until(session, min(pending.deadlines.values()) + 1, ids, pending)
+            pending.settle(time.perf_counter_ns())
     return session.trace_path
