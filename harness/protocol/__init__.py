@@ -8,7 +8,7 @@ from harness.protocol.codec import decode_client, decode_server, encode
 from harness.protocol.errors import LocalProtocolError, ProtocolError, ProtocolValueError, RemoteProtocolError
 from harness.protocol.events import Event, make_event
 from harness.protocol.formats import AudioFormat, Dialect, parse_audio_format
-from harness.protocol.rules import RULES, ConnectionRules, Violation
+from harness.protocol.rules import RULES, SESSION_RULES, ConnectionRules, Violation
 from harness.protocol.server_errors import error_event, error_message
 from harness.protocol.session import (
     SessionConfig,
@@ -20,7 +20,7 @@ from harness.protocol.session import (
 )
 
 __all__ = [
-    "CATALOGUE", "CLIENT", "RULES", "SERVER", "AudioFormat", "ConnectionRules", "Dialect", "Event", "EventSpec",
+    "CATALOGUE", "CLIENT", "RULES", "SERVER", "SESSION_RULES", "AudioFormat", "ConnectionRules", "Dialect", "Event", "EventSpec",
     "Kind", "LocalProtocolError", "ProtocolError", "ProtocolValueError", "RemoteProtocolError", "SessionConfig",
     "TurnDetection", "Violation", "client_kinds", "decode_client", "decode_server", "default_session_config",
     "encode", "error_event", "error_message", "make_event", "parse_audio_format", "parse_session_update",

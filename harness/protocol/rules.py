@@ -39,7 +39,10 @@ RULES: dict[str, str] = {
     "cancel_without_active_response": "response.cancel sent while no response was active (a benign race)",
     "response_create_while_active": "response.create sent while a response was still active",
     "truncate_unknown_item": "conversation.item.truncate for an item this connection never saw",
-    # checked by the caller's session with what only it knows (the request, the audio it sent)
+}
+# Rules the caller's session checks with what only it knows (what it asked for, the audio it sent,
+# its timers); recorded as violations like the ones above, by the same names in every report.
+SESSION_RULES: dict[str, str] = {
     "session_config_drift": "session.updated acknowledges another value than the session.update asked for",
     "session_update_ignored": "session.updated still holds the initial session where the update asked for more",
     "vad_event_without_turn_detection": "speech_started while turn detection was off",
