@@ -40,7 +40,8 @@ from harness.trace import TraceRecorder, redact_url
 from harness.trace.scrub import SECRET_QUERY_KEYS
 from harness.trace.vocabulary import Mark
 
-STOP_POLL_S = 1.0      # fallback stop-flag check before streaming starts (then the pacer wakes waits)
+STOP_POLL_S = 1.0
+CLOSE_RECORD_WAIT_S = 1.0   # how long a session whose send failed waits for the receive loop's close record      # fallback stop-flag check before streaming starts (then the pacer wakes waits)
 TICK_MS = 250.0        # while streaming, the pacer wakes the session's waits this often
 RECEIVE_POLL_S = 5.0   # socket timeout: bounds a blocked send; receives end by close, not by polling
 # Write buffered trace records this often: small batches keep each flush (JSON encoding, which
@@ -227,6 +228,17 @@ class Session:
             self.rec.mark(Mark.ERROR, message=message)
         self.reason = "error"
 
+    def _await_close_record(self, why: str) -> None:
+        """A send found the connection gone before the receive loop said so: let the receive loop
+        record how it ended (bounded), so the turns it cut end after the close is on record."""
+        thread = self._recv_thread
+        if thread is not None and thread.is_alive():
+            thread.join(CLOSE_RECORD_WAIT_S)
+        if self.meter.index.close_ns is None:
+            lost = self.receiver.lost if self.receiver is not None else None
+            self.rec.mark(Mark.CLOSE, code=lost.code if lost else None, reason=lost.reason if lost else why,
+                          by=lost.by if lost else "server")
+
     def _close_words(self) -> str:
         """How the connection ended, in the target's words: close code and reason."""
         lost = self.receiver.lost if self.receiver is not None else None
@@ -282,6 +294,7 @@ class Session:
             self.close("stopped")
             return exc_type is SessionStopped
         if issubclass(exc_type, SessionClosed):
+            self._await_close_record(str(exc))
             if not self.meter.matcher.order:    # closed before its first turn began: refused
                 self._fail("connect_failed", f"the target closed the session before its first turn "
                                              f"({self._close_words()})")

@@ -3,7 +3,8 @@ recorded turns with the right status and incident cause, the documented exit cod
 
 Each run: 2 callers for a few seconds at twice real time against the embedded simulator with one
 fault on every response, gated by `incident_rate:any<0.5` (so a fault that makes incidents
-fails the run with exit 1, one that does not passes with 0). Pacing limits are loose: these runs
+fails the run with exit 1, one that does not passes with 0; a fault that leaves no turn ok fails
+the default gate, exit 6). Pacing limits are loose: these runs
 test fault handling, and a shared CI machine may send late. Long: marked slow.
 """
 
@@ -63,12 +64,12 @@ def _check_run_directory(out: Path, done: subprocess.CompletedProcess[str]) -> l
 
 # fault -> (incident every finished turn must carry (None: none), status of those turns, exit code)
 INCIDENT_FAULTS = {
-    "drop_socket": ("disconnected", "error", 1),
-    "close:code=1000": ("disconnected", "error", 1),
-    "close:code=1011": ("disconnected", "error", 1),
-    "close:code=4000": ("disconnected", "error", 1),
+    "drop_socket": ("disconnected", "error", 6),     # no turn is ok: the run measured nothing (exit 6)
+    "close:code=1000": ("disconnected", "error", 6),
+    "close:code=1011": ("disconnected", "error", 6),
+    "close:code=4000": ("disconnected", "error", 6),
     "stall:ms=1500": ("stalled", "ok", 1),
-    "failed": ("failed", "error", 1),
+    "failed": ("failed", "error", 6),
     "error_event": ("failed", "ok", 1),
     "incomplete": ("max_tokens", "ok", 1),
 }
