@@ -88,6 +88,8 @@ class SimConfig:
     session_max_s: float | None = None  # None: 60 min (GA) / 30 min (beta), as the service
     trace_file: str | None = None
     trace_in_memory: bool = True  # keep the server trace in memory (tests); off for long runs
+    trace_live: bool = False  # write every trace record to its file at once (readers in other processes)
+    processes: int = 1  # processes serving one port (harness sim --processes N)
 
     def __post_init__(self) -> None:
         if isinstance(self.latency, dict):
@@ -112,6 +114,8 @@ class SimConfig:
             raise SimConfigError(f"vad={self.vad!r}: use 'energy' or 'silero'")
         if self.max_message_bytes < 1024:
             raise SimConfigError(f"max_message_bytes={self.max_message_bytes}: too small, use at least 1024")
+        if not isinstance(self.processes, int) or isinstance(self.processes, bool) or not 1 <= self.processes <= 64:
+            raise SimConfigError(f"processes={self.processes!r}: use a whole number from 1 to 64")
         if isinstance(self.require_key, str) and not self.require_key.startswith("ENV:"):
             raise SimConfigError("require_key: use true (any key) or \"ENV:NAME\" (the key in $NAME), never the key itself")
 
@@ -186,6 +190,23 @@ class SimConfig:
         lines.append(f"by_tool_name = {_toml_value(rule.by_tool_name)}")
         lines += [f"{key} = {_toml_value(getattr(rule, key))}" for key in ("match", "arguments") if getattr(rule, key)]
         return "\n".join(lines) + "\n"
+
+    def describe(self) -> dict[str, Any]:
+        """Every setting that shapes what the simulator does, defaults filled in (for run.json and reports).
+
+        The latency model lists every stage, including those left at their default.
+        """
+        rule = self.function_call
+        return {
+            "latency": self.latency_model.describe(), "faults": self.fault_plan.describe(), "seed": self.seed,
+            "vad": self.vad, "min_speech_ms": self.min_speech_ms, "processes": self.processes,
+            "delta_ms": self.delta_ms, "ms_per_char": self.ms_per_char, "reply_text": self.reply_text,
+            "voice": self.voice, "corpus": list(self.corpus) if isinstance(self.corpus, tuple) else self.corpus,
+            "function_call": {"every": rule.every, "match": rule.match, "arguments": rule.arguments,
+                              "by_tool_name": rule.by_tool_name},
+            "discard": self.discard, "require_key": bool(self.require_key), "reject_beta": self.reject_beta,
+            "session_max_s": self.session_max_s,
+        }
 
     def with_overrides(self, **changes: Any) -> "SimConfig":
         """A copy with some settings changed (None values are ignored), re-validated."""

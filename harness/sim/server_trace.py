@@ -19,9 +19,10 @@ from typing import Any, IO
 class ServerTrace:
     """Thread-safe append-only list of decision records, optionally mirrored to a JSONL file."""
 
-    def __init__(self, path: str | Path | None = None, keep_in_memory: bool = True) -> None:
+    def __init__(self, path: str | Path | None = None, keep_in_memory: bool = True, live: bool = False) -> None:
         self._records: list[dict[str, Any]] = []
         self._keep = keep_in_memory
+        self._live = live
         self._lock = threading.Lock()
         self._file: IO[str] | None = open(path, "a", encoding="utf-8") if path else None
         self._unflushed = 0
@@ -34,7 +35,7 @@ class ServerTrace:
             if self._file is not None:
                 self._file.write(json.dumps(entry, separators=(",", ":")) + "\n")
                 self._unflushed += 1
-                if self._unflushed >= 256:
+                if self._unflushed >= 256 or self._live:
                     self._file.flush()
                     self._unflushed = 0
         return entry

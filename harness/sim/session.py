@@ -65,12 +65,15 @@ class Session:
         self.created_at_s = time.time()
         self.max_duration_s = self.cfg.session_limit_s(dialect is Dialect.BETA)
         self.conversation = Conversation()
-        self.outbox = Outbox(ws.send, self.trace, self.session_id, self.cfg.outbox_limit)
+        self.outbox = Outbox(ws, self.trace, self.session_id, self.cfg.outbox_limit, ctx.lateness)
         self.turns = InputTurns(self)
         self.active: ResponseRun | None = None
         self.out_of_band: dict[str, ResponseRun] = {}
         self.responses_started = 0
         self.assistant_audio_present = False
+        self.expiry: Any = None  # the session_expired timer, set by the server
+        self.started_s = 0.0
+        self.peer = "?"
 
     # ---- output helpers
     def event(self, kind: Kind, **fields: Any) -> dict[str, Any]:
@@ -101,9 +104,7 @@ class Session:
 
     async def abort_socket(self) -> None:
         """Fault: drop the TCP connection without a close frame."""
-        transport = getattr(self.ws, "transport", None)
-        if transport is not None:
-            transport.abort()
+        self.ws.abort()
         self.outbox.close()
 
     async def close_socket(self, code: int, reason: str = "") -> None:

@@ -61,7 +61,7 @@ class AnswerVoice:
                 cached = self._loops.setdefault(key, cached)
         return cached
 
-    def prepare(self, formats: list[AudioFormat] | None = None) -> None:
+    def prepare(self, formats: list[AudioFormat] | None = None, delta_ms: int | None = None) -> None:
         """Render every loop now, before sessions start."""
         for fmt in formats or list(AudioFormat):
             for clip in range(self.clip_count):
