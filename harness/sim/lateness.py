@@ -10,8 +10,8 @@ Three kinds of samples, each in ns:
   arrives while the loop is busy waits in the socket, unseen by the two kinds above; the probe
   measures exactly that wait, so a starved process cannot look punctual.
 
-Samples go into 10 us buckets (percentiles exact to 10 us, maximum exact); summaries from several
-processes merge by adding buckets. A simulator whose p99 passes the run's limit could not keep its
+Samples go into buckets of 10 us up to 20 ms and of 1 ms above (percentiles exact to the bucket,
+maximum exact); summaries from several processes merge by adding buckets. A simulator whose p99 passes the run's limit could not keep its
 own latency model: what the caller measured is the simulator's overload, not a target's latency.
 """
 
@@ -20,8 +20,23 @@ from __future__ import annotations
 from typing import Any
 
 BUCKET_NS = 10_000
+FINE_KEYS = 2000  # 10 us buckets up to 20 ms
+COARSE_NS = 1_000_000
+MAX_KEY = FINE_KEYS + 60_000  # 1 ms buckets up to a minute; later samples share the last one
 KINDS = ("send", "decision", "timer")
 PROBE_INTERVAL_S = 0.005
+
+
+def bucket(late_ns: int) -> int:
+    if late_ns < FINE_KEYS * BUCKET_NS:
+        return late_ns // BUCKET_NS if late_ns > 0 else 0
+    return min(MAX_KEY, FINE_KEYS + (late_ns - FINE_KEYS * BUCKET_NS) // COARSE_NS)
+
+
+def upper_edge_ns(key: int) -> int:
+    if key < FINE_KEYS:
+        return (key + 1) * BUCKET_NS
+    return FINE_KEYS * BUCKET_NS + (key - FINE_KEYS + 1) * COARSE_NS
 
 
 class Lateness:
@@ -34,14 +49,17 @@ class Lateness:
         self._send = self.buckets["send"]
 
     def add_send(self, late_ns: int) -> None:
-        key = late_ns // BUCKET_NS if late_ns > 0 else 0
+        if late_ns < 20_000_000:
+            key = late_ns // BUCKET_NS if late_ns > 0 else 0
+        else:
+            key = bucket(late_ns)
         buckets = self._send
         buckets[key] = buckets.get(key, 0) + 1
         if late_ns > self.max_ns["send"]:
             self.max_ns["send"] = late_ns
 
     def add(self, kind: str, late_ns: int) -> None:
-        key = late_ns // BUCKET_NS if late_ns > 0 else 0
+        key = bucket(late_ns)
         buckets = self.buckets[kind]
         buckets[key] = buckets.get(key, 0) + 1
         if late_ns > self.max_ns[kind]:
@@ -61,7 +79,7 @@ def _percentile_ms(buckets: dict[int, int], total: int, max_ns: int, q: float) -
     for key in sorted(buckets):
         seen += buckets[key]
         if seen >= rank:
-            return min((key + 1) * BUCKET_NS, max_ns) / 1e6
+            return min(upper_edge_ns(key), max_ns) / 1e6
     return max_ns / 1e6
 
 

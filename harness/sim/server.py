@@ -38,7 +38,7 @@ log = logging.getLogger("harness.sim")
 
 DEFAULT_MODEL = "gpt-realtime"
 AUTH_CLOSE_CODE = 1008
-LATENESS_RECORD_S = 2.0  # how often the cumulative lateness summary is written to the trace
+LATENESS_RECORD_S = 5.0  # how often the cumulative lateness summary is written to the trace
 
 
 @dataclass

@@ -9,12 +9,10 @@ session started and are never reset by a commit.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import time
 from typing import TYPE_CHECKING, Any
 
-from harness.audio import from_wire
 from harness.protocol import Dialect, Kind, ProtocolValueError
 from harness.protocol import error_message
 from harness.sim.conversation import Item
@@ -43,12 +41,14 @@ class InputTurns:
         self.pending_item_id: str | None = None
         self.last_transcript: str | None = None
         self.idle_anchor_ms: float | None = 0.0
+        self._idle_possible = False
         self.configure()
 
     # ---- configuration
     def configure(self) -> None:
         """(Re)build the VAD after a session.update; the audio clock carries on."""
         td = self.s.settings.turn_detection
+        self._idle_possible = bool(td is not None and td.idle_timeout_ms)
         if td is None:
             self.vad, self._vad_key = None, None
             return
@@ -71,20 +71,23 @@ class InputTurns:
                                      f"Invalid type for 'audio': expected a base64 string, but got {type(audio).__name__}.")
         if len(audio) > MAX_APPEND_BYTES * 4 // 3 + 4:
             raise ProtocolValueError("invalid_value", "audio", "Audio too large: an append carries at most 15 MiB of audio.")
-        try:
-            data = base64.b64decode(audio, validate=True)
+        try:  # = base64.b64decode(audio, validate=True), without its wrapper
+            data = binascii.a2b_base64(audio, strict_mode=True)
         except (binascii.Error, ValueError):
             raise ProtocolValueError("invalid_value", "audio", "Invalid 'audio'. Expected base64-encoded audio bytes.") from None
         fmt = self.s.settings.input_format
-        ms = fmt.duration_ms(len(data))
+        ms = len(data) / fmt.bytes_per_ms
         if len(self.buffer) < BUFFER_KEEP_BYTES:
             self.buffer += data
         self.buffer_ms += ms
         self.input_ms += ms
         if self.vad is not None and data:
-            for decision in self.vad.feed(from_wire(data, fmt)):
-                self._on_vad(decision, t_ns)
-        self._check_idle(t_ns)
+            decisions = self.vad.feed_wire(data, fmt)
+            if decisions:
+                for decision in decisions:
+                    self._on_vad(decision, t_ns)
+        if self._idle_possible:
+            self._check_idle(t_ns)
 
     def manual_commit(self, t_ns: int, eid: str | None) -> None:
         if self.buffer_ms < MIN_COMMIT_MS:
