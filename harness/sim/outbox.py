@@ -55,6 +55,9 @@ class Outgoing:
 
     event: dict[str, Any] | None = None
     raw: str | None = None  # a frame sent verbatim (malformed JSON fault)
+    payload: bytes | None = None  # the event already serialised (hot deltas), with its type and event_id:
+    kind: str | None = None
+    eid: str | None = None
     action: Callable[[], Awaitable[None]] | None = None
     stage: str | None = None
     trigger: "int | Outgoing | None" = None
@@ -219,7 +222,9 @@ class Outbox:
                     continue
                 if conn.paused:
                     break  # the transport is full; resume_writing pumps again
-                payload = item.raw.encode("utf-8", "surrogatepass") if item.raw is not None else dumps(item.event or {})
+                payload = item.payload
+                if payload is None:
+                    payload = dumps(item.event) if item.raw is None else item.raw.encode("utf-8", "surrogatepass")
                 self._deliver(item, lane, now, payload)
                 payloads.append(payload)
         finally:
@@ -262,18 +267,25 @@ class Outbox:
             item.on_sent()
 
     def _record(self, item: Outgoing, target: int | None, is_frame: bool) -> None:
-        fields: dict[str, Any] = {"sent_ns": item.sent_ns, "late_ns": item.late_ns}
+        entry: dict[str, Any] = {"rec": "send" if is_frame else "action", "session": self._session_id,
+                                 "t_ns": item.sent_ns, "sent_ns": item.sent_ns, "late_ns": item.late_ns}
         event = item.event
         if event is not None:
-            fields["type"] = event.get("type")
-            fields["event_id"] = event.get("event_id")
+            entry["type"] = event.get("type")
+            entry["event_id"] = event.get("event_id")
+        elif item.payload is not None:
+            entry["type"] = item.kind
+            entry["event_id"] = item.eid
         elif item.raw is not None:
-            fields["type"] = None
+            entry["type"] = None
         if item.response_id is not None:
-            fields["response_id"] = item.response_id
+            entry["response_id"] = item.response_id
         if item.stage is not None:
-            trigger = item.trigger.sent_ns if isinstance(item.trigger, Outgoing) else item.trigger
-            fields.update(stage=item.stage, trigger_ns=trigger, delay_ns=item.delay_ns, target_ns=target)
+            trigger = item.trigger
+            entry["stage"] = item.stage
+            entry["trigger_ns"] = trigger.sent_ns if isinstance(trigger, Outgoing) else trigger
+            entry["delay_ns"] = item.delay_ns
+            entry["target_ns"] = target
         if item.note:
-            fields.update(item.note)
-        self._trace.record("send" if is_frame else "action", self._session_id, t_ns=item.sent_ns, **fields)
+            entry.update(item.note)
+        self._trace.add(entry)

@@ -19,6 +19,8 @@ import asyncio
 import json
 import logging
 import math
+
+import orjson
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -214,8 +216,22 @@ class ResponseRun:
             self._plan_tool_call(self.answer)
         else:
             self._plan_message(self.answer, item)
+            if self.settings.audio:
+                self._templates()
         self.stream_open = True
         self._step(None)
+
+    def _templates(self) -> None:
+        """Audio and transcript deltas as byte templates: the same JSON `dumps` gives for their
+        objects (ids are alphanumeric; a transcript piece is JSON-encoded), without building them."""
+        ids = self._ids()
+        tail = (f'","response_id":"{ids["response_id"]}","item_id":"{ids["item_id"]}",'
+                f'"output_index":{ids["output_index"]},"content_index":0,"delta":').encode()
+        self._audio_name = self.s.wire_name(K.OUTPUT_AUDIO_DELTA)
+        self._transcript_name = self.s.wire_name(K.OUTPUT_TRANSCRIPT_DELTA)
+        self._audio_head = b'{"type":"' + self._audio_name.encode() + b'","event_id":"'
+        self._transcript_head = b'{"type":"' + self._transcript_name.encode() + b'","event_id":"'
+        self._tail = tail
 
     def _plan_message(self, answer: SpokenAnswer, item: Item) -> None:
         st = self.settings
@@ -274,9 +290,12 @@ class ResponseRun:
         elif self.settings.audio:
             answer = self.answer
             assert isinstance(answer, SpokenAnswer)
-            out = self._out(K.OUTPUT_AUDIO_DELTA, stage, trigger, delay, **self._ids(), content_index=0,
-                            delta=self.s.voice.delta_base64(fmt, answer.clip, start, length))
-            out.note["audio_ms"] = chunk_ms
+            eid = self.s.ids.event()
+            payload = b"".join((self._audio_head, eid.encode(), self._tail, b'"',
+                                self.s.voice.delta_base64(fmt, answer.clip, start, length), b'"}'))
+            out = Outgoing(payload=payload, kind=self._audio_name, eid=eid, stage=stage, trigger=trigger,
+                           delay_ns=delay if delay is not None else self.s.latency.delay_ns(stage),
+                           response_id=self.id, note={"audio_ms": chunk_ms})
         else:
             out = self._out(K.OUTPUT_TEXT_DELTA, stage, trigger, delay, **self._ids(), content_index=0, delta=text)
         slow_rtf, extra_ns = self._slow_rtf, self._extra_ns
@@ -299,8 +318,11 @@ class ResponseRun:
         elif not self.settings.audio:
             self.text_sent += text
         else:
-            transcript = self._emit(K.OUTPUT_TRANSCRIPT_DELTA, **self._ids(), content_index=0, delta=text)
+            eid = self.s.ids.event()
+            transcript = Outgoing(payload=b"".join((self._transcript_head, eid.encode(), self._tail, _json_text(text),
+                                                    b"}")), kind=self._transcript_name, eid=eid, response_id=self.id)
             transcript.on_sent = lambda: setattr(self, "text_sent", self.text_sent + text)
+            self.s.outbox.put(transcript)
         self._index += 1
         self._step(out)
 
@@ -399,6 +421,13 @@ class ResponseRun:
         """Finish the response from inside its own task (normal end, incomplete, failed, cut short)."""
         for out in self.closing_events(status, details, final_text, None):
             self.s.outbox.put(out)
+
+
+def _json_text(text: str) -> bytes:
+    try:
+        return orjson.dumps(text)
+    except orjson.JSONEncodeError:  # a lone surrogate: json escapes it, as `dumps` does
+        return json.dumps(text).encode("ascii")
 
 
 def tool_output_text(output: str) -> str:

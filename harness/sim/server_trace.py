@@ -56,6 +56,17 @@ class ServerTrace:
                     self._write()
         return entry
 
+    def add(self, entry: dict[str, Any]) -> None:
+        """Record a ready-made entry (`rec`, `session` and `t_ns` first): the outbox's path per frame."""
+        with self._lock:
+            if self._keep:
+                self._records.append(entry)
+            if self._file is not None:
+                pending = self._pending
+                pending.append(_line(entry))
+                if len(pending) >= FLUSH_RECORDS or self._live:
+                    self._write()
+
     def _write(self) -> None:
         if self._pending and self._file is not None:
             data = b"\n".join(self._pending) + b"\n"

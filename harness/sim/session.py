@@ -78,11 +78,16 @@ class Session:
         self.peer = "?"
 
     # ---- output helpers
-    def event(self, kind: Kind, **fields: Any) -> dict[str, Any]:
-        """The wire object of a server event (what make_event(...).to_dict() gives, without building an Event)."""
+    def wire_name(self, kind: Kind) -> str:
+        """The name of a server event kind in this session's dialect (the catalogue's, via make_event)."""
         name = _WIRE_NAMES.get((kind, self.dialect))
         if name is None:
             name = _WIRE_NAMES[(kind, self.dialect)] = make_event(kind, self.dialect).type
+        return name
+
+    def event(self, kind: Kind, **fields: Any) -> dict[str, Any]:
+        """The wire object of a server event (what make_event(...).to_dict() gives, without building an Event)."""
+        name = _WIRE_NAMES.get((kind, self.dialect)) or self.wire_name(kind)
         return {"type": name, "event_id": self.ids.event(), **fields}
 
     def error_event(self, type_: str, code: str | None, message: str, param: str | None,

@@ -71,8 +71,8 @@ class InputTurns:
                                      f"Invalid type for 'audio': expected a base64 string, but got {type(audio).__name__}.")
         if len(audio) > MAX_APPEND_BYTES * 4 // 3 + 4:
             raise ProtocolValueError("invalid_value", "audio", "Audio too large: an append carries at most 15 MiB of audio.")
-        try:  # = base64.b64decode(audio, validate=True), without its wrapper
-            data = binascii.a2b_base64(audio, strict_mode=True)
+        try:  # = base64.b64decode(audio, validate=True); a2b_base64 is faster on bytes than on str
+            data = binascii.a2b_base64(audio.encode("ascii"), strict_mode=True)
         except (binascii.Error, ValueError):
             raise ProtocolValueError("invalid_value", "audio", "Invalid 'audio'. Expected base64-encoded audio bytes.") from None
         fmt = self.s.settings.input_format

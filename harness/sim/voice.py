@@ -47,7 +47,7 @@ class AnswerVoice:
         self._lock = threading.Lock()
         # (format, clip, start in the loop, length) -> base64 of that slice; slices repeat from answer
         # to answer (every answer starts at the loop's start), so each is encoded once
-        self._b64: dict[tuple[AudioFormat, int, int, int], str] = {}
+        self._b64: dict[tuple[AudioFormat, int, int, int], bytes] = {}
         self._b64_chars = 0
 
     @property
@@ -77,8 +77,8 @@ class AnswerVoice:
                     for start in range(0, len(loop) - step + 1, step):
                         self.delta_base64(fmt, clip, start, step)
 
-    def delta_base64(self, fmt: AudioFormat, clip: int, start: int, length: int) -> str:
-        """The base64 of bytes [start, start + length) of the answer audio `audio(fmt, ..., clip)`."""
+    def delta_base64(self, fmt: AudioFormat, clip: int, start: int, length: int) -> bytes:
+        """The base64 (ASCII bytes) of bytes [start, start + length) of the answer audio `audio(fmt, ..., clip)`."""
         loop = self._loop(fmt, clip)
         offset = start % len(loop) if loop else 0
         key = (fmt, clip % self.clip_count, offset, length)
@@ -89,7 +89,7 @@ class AnswerVoice:
             data = loop[offset:offset + length]
         else:  # the slice wraps around the loop
             data = (loop * (2 + length // max(1, len(loop))))[offset:offset + length]
-        text = base64.b64encode(data).decode("ascii")
+        text = base64.b64encode(data)
         if self._b64_chars < B64_CACHE_CHARS:
             with self._lock:
                 self._b64[key] = text
