@@ -144,6 +144,8 @@ class Conn(asyncio.Protocol):
                 load.received += 1
                 if buf.find(b'"response.done"', pos + head, pos + head + 40) >= 0:
                     load.responses += 1
+                    if buf.find(b'"status":"completed"', pos + head, pos + head + n) >= 0:
+                        load.completed += 1
             pos += head + n
         if pos:
             del buf[:pos]
@@ -166,6 +168,8 @@ class Load:
         self.lateness_ns: list[int] = []
         self.received = 0
         self.responses = 0
+        self.completed = 0
+        self.ticks_done = 0  # the turn cycle carries on from one pace() to the next
 
     async def add(self, count: int) -> None:
         loop = asyncio.get_running_loop()
@@ -185,6 +189,8 @@ class Load:
         period = CHUNK_MS * 1_000_000
         ticks = int(seconds * 1000 / CHUNK_MS)
         frames, count = self.frames, len(self.frames)
+        base = self.ticks_done
+        self.ticks_done += ticks
         start = time.perf_counter_ns() + 1_000_000
         late = self.lateness_ns
         offsets = [i * period // n for i in range(n)]
@@ -199,7 +205,7 @@ class Load:
                     break
                 conn = conns[i]
                 if not conn.closed:
-                    conn.transport.write(frames[(tick + i) % count])  # type: ignore[union-attr]
+                    conn.transport.write(frames[(base + tick + i) % count])  # type: ignore[union-attr]
                 late.append(time.perf_counter_ns() - due)
                 k += 1
             if k < total:
@@ -302,7 +308,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await load.add(count - len(load.conns))
             await load.pace(2.0)  # warm-up: first turns start, VAD state settles
             load.lateness_ns.clear()
-            responses_before = load.responses
+            responses_before, completed_before = load.responses, load.completed
             cpu_before, own_before = _cpu_s(server), _cpu_s(me, children=False)
             t0, wall0 = time.perf_counter_ns(), time.perf_counter()
             await load.pace(args.step_s)
@@ -318,6 +324,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             ok = measured["p99"] is not None and measured["p99"] <= LATENESS_LIMIT_MS
             step = {"sessions": count, "seconds": round(wall1 - wall0, 1), "server_cpu_pct": round(cpu_pct, 1),
                     **late, "responses": load.responses - responses_before,
+                    "responses_completed": load.completed - completed_before,
                     "appends_per_s": round(len(load.lateness_ns) / (wall1 - wall0)),
                     "server_cpu_us_per_append": round(cpu_pct / 100 * 1e6 / max(1, len(load.lateness_ns) / (wall1 - wall0)), 1),
                     "generator_send_lateness_ms": generator, "generator_cpu_pct": round(own_pct, 1),

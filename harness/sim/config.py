@@ -90,6 +90,7 @@ class SimConfig:
     trace_in_memory: bool = True  # keep the server trace in memory (tests); off for long runs
     trace_live: bool = False  # write every trace record to its file at once (readers in other processes)
     processes: int = 1  # processes serving one port (harness sim --processes N)
+    event_loop: str = "auto"  # "auto" (uvloop when installed), "uvloop" or "asyncio"
 
     def __post_init__(self) -> None:
         if isinstance(self.latency, dict):
@@ -114,6 +115,8 @@ class SimConfig:
             raise SimConfigError(f"vad={self.vad!r}: use 'energy' or 'silero'")
         if self.max_message_bytes < 1024:
             raise SimConfigError(f"max_message_bytes={self.max_message_bytes}: too small, use at least 1024")
+        if self.event_loop not in ("auto", "uvloop", "asyncio"):
+            raise SimConfigError(f"event_loop={self.event_loop!r}: use 'auto', 'uvloop' or 'asyncio'")
         if not isinstance(self.processes, int) or isinstance(self.processes, bool) or not 1 <= self.processes <= 64:
             raise SimConfigError(f"processes={self.processes!r}: use a whole number from 1 to 64")
         if isinstance(self.require_key, str) and not self.require_key.startswith("ENV:"):
@@ -200,6 +203,7 @@ class SimConfig:
         return {
             "latency": self.latency_model.describe(), "faults": self.fault_plan.describe(), "seed": self.seed,
             "vad": self.vad, "min_speech_ms": self.min_speech_ms, "processes": self.processes,
+            "event_loop": self.event_loop,
             "delta_ms": self.delta_ms, "ms_per_char": self.ms_per_char, "reply_text": self.reply_text,
             "voice": self.voice, "corpus": list(self.corpus) if isinstance(self.corpus, tuple) else self.corpus,
             "function_call": {"every": rule.every, "match": rule.match, "arguments": rule.arguments,

@@ -106,6 +106,8 @@ class SimConnection(asyncio.Protocol):
         self.remote_address: Any = None
         self.session: Any = None   # harness.sim.session.Session once open
         self.paused = False
+        self.paused_ns = 0   # the last time the transport paused (its buffer full: the client is not reading)
+        self.resumed_ns = 0  # ... and resumed
         self.on_resume: Callable[[], None] | None = None
         self._fragments: list[bytes] | None = None
         self._fragment_text = False
@@ -114,8 +116,7 @@ class SimConnection(asyncio.Protocol):
 
     # ---- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports do not subclass asyncio's
         transport.set_write_buffer_limits(high=WRITE_LIMIT_HIGH)
         self.remote_address = transport.get_extra_info("peername")
         self.server.connections.add(self)
@@ -160,9 +161,14 @@ class SimConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.paused = True
+        self.paused_ns = time.perf_counter_ns()
 
     def resume_writing(self) -> None:
         self.paused = False
+        self.resumed_ns = time.perf_counter_ns()
+        if self.session is not None:
+            self.server.trace.record("backpressure", self.session.session_id, paused_ns=self.paused_ns,
+                                     resumed_ns=self.resumed_ns)
         if self.on_resume is not None:
             self.on_resume()
 

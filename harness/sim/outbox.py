@@ -93,11 +93,11 @@ class Outgoing:
 
 
 class _Lane:
-    __slots__ = ("items", "last_sent_ns")
+    __slots__ = ("items", "last_intended_ns")
 
     def __init__(self) -> None:
         self.items: deque[Outgoing] = deque()
-        self.last_sent_ns = 0
+        self.last_intended_ns = 0
 
 
 class Outbox:
@@ -117,6 +117,7 @@ class Outbox:
         self._pumping = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due: float = _BLOCKED
+        self._cause_ns: int | None = None  # while a sent frame's on_sent runs: that frame's intended time
         self.closed = False
         conn.on_resume = self._kick
 
@@ -127,7 +128,8 @@ class Outbox:
             return item
         if self._pending >= self._limit:
             raise OutboxFull(f"{self._pending} frames waiting for a client that does not read")
-        item.queued_ns = _now()
+        # a frame queued by the bookkeeping of a sent frame was meant for the moment that frame was
+        item.queued_ns = _now() if self._cause_ns is None else self._cause_ns
         name = item.lane or item.response_id or INPUT_LANE
         lane = self._lanes.get(name)
         if lane is None:
@@ -249,24 +251,39 @@ class Outbox:
             self._pump()
 
     def _deliver(self, item: Outgoing, lane: _Lane, now: int, payload: bytes | None) -> None:
-        """Stamp, measure and record the frame, take it off its lane, then run its bookkeeping."""
+        """Stamp, measure and record the frame, take it off its lane, then run its bookkeeping.
+
+        Intended: the deadline (or the moment it was queued), and never before the frame ahead of it in
+        its lane was intended; so a late frame makes the frames queued behind it, due with it, late too.
+        Time the transport spent paused by a client that did not read is the client's, not ours.
+        """
         target = item.target_ns()
         intended = target if target is not None else item.queued_ns
-        if lane.last_sent_ns > intended:
-            intended = lane.last_sent_ns
+        if lane.last_intended_ns > intended:
+            intended = lane.last_intended_ns
+        lane.last_intended_ns = intended
+        late = now - intended
+        conn = self._conn
+        blocked = 0
+        if conn.resumed_ns > intended:
+            blocked = conn.resumed_ns - max(intended, conn.paused_ns)
+            late -= blocked
         item.sent_ns = now
-        item.late_ns = late = now - intended
+        item.late_ns = late
         self._lateness.add_send(late)
-        self._record(item, target, payload is not None)
+        self._record(item, target, payload is not None, blocked)
         lane.items.popleft()
-        lane.last_sent_ns = now
         self._pending -= 1
         if item.done is not None:
             self._resolve(item)
         if item.on_sent is not None and payload is not None:
-            item.on_sent()
+            self._cause_ns = intended
+            try:
+                item.on_sent()
+            finally:
+                self._cause_ns = None
 
-    def _record(self, item: Outgoing, target: int | None, is_frame: bool) -> None:
+    def _record(self, item: Outgoing, target: int | None, is_frame: bool, blocked_ns: int = 0) -> None:
         entry: dict[str, Any] = {"rec": "send" if is_frame else "action", "session": self._session_id,
                                  "t_ns": item.sent_ns, "sent_ns": item.sent_ns, "late_ns": item.late_ns}
         event = item.event
@@ -286,6 +303,8 @@ class Outbox:
             entry["trigger_ns"] = trigger.sent_ns if isinstance(trigger, Outgoing) else trigger
             entry["delay_ns"] = item.delay_ns
             entry["target_ns"] = target
+        if blocked_ns:
+            entry["blocked_ns"] = blocked_ns  # the client was not reading (transport paused)
         if item.note:
             entry.update(item.note)
         self._trace.add(entry)
