@@ -23,6 +23,7 @@ EXIT_SLO_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_TARGET_FAILED = 3
 EXIT_INTERNAL = 4
+EXIT_SIM_OVERLOADED = 5  # the embedded simulator could not keep its latency model (harness.rundir)
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -1,9 +1,12 @@
 """`harness run`: a headless Locust run against a target or the embedded simulator.
 
 With no `--target` it starts the simulator in its own process on a free loopback port (its
-own core and GIL, as a real target would be), runs Locust headless in a child process, stops
-the simulator, and assembles the run directory itself (so a Locust process that dies still
-leaves a complete run directory). Ctrl-C and SIGTERM are passed to Locust, which stops the
+own core and GIL, as a real target would be; `--sim-processes N` serves it from N processes),
+runs Locust headless in a child process, stops the simulator, and assembles the run directory
+itself (so a Locust process that dies still leaves a complete run directory). The simulator's
+settings go into run.json and summary.json, and its own lateness against its latency model is a
+gate: over `--sim-lateness-limit-ms` the run exits 5, because what it measured was the
+simulator's overload, not a target's latency. Ctrl-C and SIGTERM are passed to Locust, which stops the
 users cleanly; everything recorded until then is written.
 """
 
@@ -34,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sim-latency", action="append", default=[], help="simulator latency, STAGE=DIST")
     parser.add_argument("--sim-fault", action="append", default=[], help="simulator fault, KIND[:k=v,...]")
     parser.add_argument("--sim-config", default=None, help="simulator TOML file")
+    parser.add_argument("--sim-processes", type=int, default=None,
+                        help="processes serving the embedded simulator's port (default 1, or the TOML file's)")
+    parser.add_argument("--sim-lateness-limit-ms", type=float, default=5.0,
+                        help="simulator gate: its p99 lateness against its own latency model (every send and "
+                             "decision); over it the run exits 5 (default 5)")
     parser.add_argument("--no-report", action="store_true", help="skip report.html (tables and summary only)")
     add_harness_options(parser)
 
@@ -46,10 +54,29 @@ class _Options:
         self.target, self.host = target, ""
 
 
+class _Embedded:
+    """What `harness run` knows of the simulator it started (None values with --target)."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.sim: Any = None
+        self.settings: dict[str, Any] | None = None
+
+    def report(self, limit_ms: float) -> dict[str, Any] | None:
+        """For finalize_run: settings, lateness (read after the simulator stopped) and the limit."""
+        if self.sim is None:
+            return None
+        from harness.sim.lateness import headline
+
+        return {"settings": self.settings, "lateness": headline(self.sim.lateness()), "lateness_limit_ms": limit_ms}
+
+
 @contextlib.contextmanager
-def _target(args: argparse.Namespace) -> Iterator[str]:
+def _target(args: argparse.Namespace) -> Iterator[_Embedded]:
+    embedded = _Embedded()
     if args.target:
-        yield args.target
+        embedded.url = args.target
+        yield embedded
         return
     from harness.sim import SimConfig
     from harness.sim.process import start_in_process
@@ -68,11 +95,16 @@ def _target(args: argparse.Namespace) -> Iterator[str]:
         from harness.sim.faults import FaultPlan
 
         overrides["faults"] = FaultPlan(cfg.faults.faults + FaultPlan.parse(args.sim_fault).faults)
+    if args.sim_processes is not None:
+        overrides["processes"] = args.sim_processes
     if overrides:
         cfg = cfg.with_overrides(**overrides)
-    with start_in_process(cfg) as sim:
-        print(f"harness run: embedded simulator at {sim.url}", flush=True)
-        yield sim.url
+    embedded.settings = cfg.describe()
+    with start_in_process(cfg, keep_records=False) as sim:
+        shown = f" ({cfg.processes} processes)" if cfg.processes > 1 else ""
+        print(f"harness run: embedded simulator at {sim.url}{shown}", flush=True)
+        embedded.url, embedded.sim = sim.url, sim
+        yield embedded
 
 
 def _locust_command(args: argparse.Namespace, settings: LoadSettings) -> list[str]:
@@ -109,8 +141,8 @@ def run(args: argparse.Namespace) -> int:
         (out / ".write-test").unlink()
     except OSError as exc:
         raise OutputDirError(f"--out {out}: cannot write there ({exc.strerror}); choose a writable folder") from None
-    with _target(args) as url:
-        settings.target = url
+    with _target(args) as embedded:
+        settings.target = embedded.url
         cmd = _locust_command(args, settings)
         env = {**os.environ, "HARNESS_FINALIZE": "0"}
         child = subprocess.Popen(cmd, env=env)
@@ -121,8 +153,12 @@ def run(args: argparse.Namespace) -> int:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
     summary = finalize_run(out, run_info(settings, args.users, args.spawn_rate, args.run_time), settings.slos,
-                           settings.pacing_limit_ms, build_html=not args.no_report)
+                           settings.pacing_limit_ms, build_html=not args.no_report,
+                           simulator=embedded.report(args.sim_lateness_limit_ms))
     print(summary_table(summary))
+    message = (summary.get("simulator") or {}).get("message")
+    if message:
+        print(f"harness run: {message}", file=sys.stderr, flush=True)
     print(f"harness run: report {out / 'report.html'}" if not args.no_report else f"harness run: {out}")
     if code not in (0, 1) and summary["turns"]["total"] == 0 and summary["sessions"]["total"] == 0:
         print(f"harness run: locust exited with {code} before any session ran", file=sys.stderr)

@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--event-loop", choices=("auto", "uvloop", "asyncio"),
                         help="event loop: uvloop (faster I/O; pip install uvloop), asyncio, or auto (uvloop when "
                              "installed; the default)")
+    parser.add_argument("--processes", type=int, metavar="N",
+                        help="serve the port from N processes (SO_REUSEPORT), each with its own event loop and "
+                             "trace file NAME.wK.jsonl beside --trace-file (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no per-connection log lines")
 
 
@@ -59,7 +62,7 @@ def build_config(args: argparse.Namespace) -> SimConfig:
     changes: dict[str, Any] = {
         "seed": args.seed, "delta_ms": args.delta_ms, "ms_per_char": args.ms_per_char, "reply_text": args.reply_text,
         "voice": args.voice, "vad": args.vad, "discard": args.discard, "reject_beta": args.reject_beta, "trace_file": args.trace_file,
-        "event_loop": args.event_loop,
+        "event_loop": args.event_loop, "processes": args.processes,
         "corpus": tuple(args.corpus) if args.corpus else None,
     }
     if args.require_key or args.api_key_env:
@@ -123,6 +126,12 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
     logging.getLogger("websockets").setLevel(logging.WARNING)
     cfg = build_config(args)
+    if cfg.processes > 1:
+        from harness.sim.workers import serve_processes
+
+        code = serve_processes(cfg, args.host, args.port, loop_factory(cfg.event_loop))
+        print("harness sim: stopped", file=sys.stderr, flush=True)
+        return code
     with asyncio.Runner(loop_factory=loop_factory(cfg.event_loop)) as runner:
         runner.run(_serve(cfg, args.host, args.port))
     print("harness sim: stopped", file=sys.stderr, flush=True)

@@ -90,7 +90,8 @@ class SimConfig:
     trace_in_memory: bool = True  # keep the server trace in memory (tests); off for long runs
     trace_live: bool = False  # write every trace record to its file at once (readers in other processes)
     processes: int = 1  # processes serving one port (harness sim --processes N)
-    event_loop: str = "auto"  # "auto" (uvloop when installed), "uvloop" or "asyncio"
+    event_loop: str = "asyncio"  # "asyncio", "uvloop" (pip install uvloop) or "auto" (uvloop when installed)
+    starve_ms: int = 0  # self-test of the overload gate: a thread holds the interpreter this long every 100 ms
 
     def __post_init__(self) -> None:
         if isinstance(self.latency, dict):
@@ -117,6 +118,8 @@ class SimConfig:
             raise SimConfigError(f"max_message_bytes={self.max_message_bytes}: too small, use at least 1024")
         if self.event_loop not in ("auto", "uvloop", "asyncio"):
             raise SimConfigError(f"event_loop={self.event_loop!r}: use 'auto', 'uvloop' or 'asyncio'")
+        if not 0 <= self.starve_ms <= 10_000:
+            raise SimConfigError(f"starve_ms={self.starve_ms}: use 0 (off) to 10000 ms")
         if not isinstance(self.processes, int) or isinstance(self.processes, bool) or not 1 <= self.processes <= 64:
             raise SimConfigError(f"processes={self.processes!r}: use a whole number from 1 to 64")
         if isinstance(self.require_key, str) and not self.require_key.startswith("ENV:"):
@@ -203,7 +206,7 @@ class SimConfig:
         return {
             "latency": self.latency_model.describe(), "faults": self.fault_plan.describe(), "seed": self.seed,
             "vad": self.vad, "min_speech_ms": self.min_speech_ms, "processes": self.processes,
-            "event_loop": self.event_loop,
+            "event_loop": resolved_event_loop(self.event_loop), "starve_ms": self.starve_ms,
             "delta_ms": self.delta_ms, "ms_per_char": self.ms_per_char, "reply_text": self.reply_text,
             "voice": self.voice, "corpus": list(self.corpus) if isinstance(self.corpus, tuple) else self.corpus,
             "function_call": {"every": rule.every, "match": rule.match, "arguments": rule.arguments,
@@ -216,6 +219,15 @@ class SimConfig:
         """A copy with some settings changed (None values are ignored), re-validated."""
         given = {k: v for k, v in changes.items() if v is not None}
         return replace(self, **given)
+
+
+def resolved_event_loop(choice: str) -> str:
+    """What "auto" becomes here: uvloop when it is installed, else asyncio."""
+    if choice != "auto":
+        return choice
+    import importlib.util
+
+    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
 
 
 def _toml_value(value: Any) -> str:

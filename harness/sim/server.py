@@ -26,7 +26,7 @@ from websockets.http11 import Request
 from harness.protocol import Dialect
 from harness.protocol.server_errors import SERVER_ERROR, error_message
 from harness.sim.answers import Recognizer
-from harness.sim.config import SimConfig
+from harness.sim.config import SimConfig, SimConfigError
 from harness.sim.connection import BETA_SUBPROTOCOL, KEY_SUBPROTOCOL_PREFIX, SimConnection
 from harness.sim.lateness import PROBE_INTERVAL_S, Lateness
 from harness.sim.outbox import ERROR_LANE, OutboxFull, Outgoing
@@ -113,6 +113,17 @@ class SimServer:
         recognizer = Recognizer(self.cfg.corpus if isinstance(self.cfg.corpus, tuple) else None)
         voice = AnswerVoice(recognizer.utterances if self.cfg.voice == "corpus" else None)
         voice.prepare(delta_ms=self.cfg.delta_ms)
+        self.adopt((voice, recognizer))
+
+    @property
+    def prepared(self) -> tuple[AnswerVoice, Recognizer]:
+        """What `prepare` built, for another server of the same settings (a forked worker) to `adopt`."""
+        self.prepare()
+        assert self._ctx is not None
+        return self._ctx.voice, self._ctx.recognizer
+
+    def adopt(self, prepared: tuple[AnswerVoice, Recognizer]) -> None:
+        voice, recognizer = prepared
         self._ctx = ServerContext(self.cfg, self.trace, voice, recognizer, self.cfg.expected_key())
         if self._next_index is not None:
             self._ctx.next_index = self._next_index
@@ -136,6 +147,8 @@ class SimServer:
         self._probe_due = loop.time() + PROBE_INTERVAL_S
         self._lateness_at = loop.time() + LATENESS_RECORD_S
         self._probe = loop.call_at(self._probe_due, self._tick)
+        if self.cfg.starve_ms:
+            _start_starving(self.cfg.starve_ms, self.trace)
         return self.url
 
     async def stop(self) -> None:
@@ -274,10 +287,31 @@ class SimServer:
                                         lane=ERROR_LANE))
 
 
+def _start_starving(hold_ms: int, trace: ServerTrace) -> None:
+    """The overload self-test (SimConfig.starve_ms): a thread that keeps the interpreter for `hold_ms`
+    and then lets go for 100 ms, forever, so the event loop runs late by up to `hold_ms`."""
+    import sys
+
+    sys.setswitchinterval(max(0.005, hold_ms / 1000.0))  # a running thread keeps the interpreter this long
+    trace.record("starving", None, hold_ms=hold_ms)
+
+    def hog() -> None:
+        while True:
+            time.sleep(0.1)
+            end = time.perf_counter() + hold_ms / 1000.0
+            while time.perf_counter() < end:
+                pass
+
+    threading.Thread(target=hog, name="harness-sim-starve", daemon=True).start()
+
+
 class ThreadedSim:
     """A SimServer running on its own event loop in a daemon thread (see `start_in_thread`)."""
 
     def __init__(self, cfg: SimConfig | None, host: str, port: int) -> None:
+        if cfg is not None and cfg.processes > 1:
+            raise SimConfigError(f"processes={cfg.processes}: a simulator in a thread is one process; "
+                                 "use start_in_process (or harness sim --processes N)")
         self.server = SimServer(cfg)
         self.trace = self.server.trace
         self._host, self._port = host, port

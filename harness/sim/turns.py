@@ -107,9 +107,14 @@ class InputTurns:
     # ---- decisions
     def _on_vad(self, decision: VadEvent, t_ns: int | Outgoing) -> None:
         td = self.s.settings.turn_detection
+        arrival = t_ns if isinstance(t_ns, int) else None
+        late: dict[str, int] = {}
+        if arrival is not None:  # a decision is meant for the arrival of the audio that completed it
+            late["late_ns"] = time.perf_counter_ns() - arrival
+            self.s.ctx.lateness.add("decision", late["late_ns"])
         self.s.trace.record("vad", self.s.session_id, kind=decision.kind, audio_ms=decision.audio_ms,
                             speech_ms=decision.speech_ms, decided_ms=decision.decided_ms,
-                            level_dbfs=round(decision.level_dbfs, 1), arrival_ns=t_ns if isinstance(t_ns, int) else None)
+                            level_dbfs=round(decision.level_dbfs, 1), arrival_ns=arrival, **late)
         if decision.kind == "started":
             self.pending_item_id = self.s.ids.item()
             self.idle_anchor_ms = None
