@@ -33,6 +33,9 @@ def verdict_html(summary: dict[str, Any] | None) -> str:
     reasons = [f"{len(failed)} of {len(slos)} SLOs failed"] if failed else []
     if not ((summary.get("pacing") or {}).get("passed", True)):
         reasons.append("the pacing gate failed")
+    if not ((summary.get("simulator") or {}).get("passed", True)):
+        reasons.insert(0, "the embedded simulator could not keep its latency model (its lateness gate failed), "
+                          "so the latencies below are its own overload, not a target's")
     why = "; ".join(reasons) if reasons else ("every SLO and the pacing gate passed" if passed else "see below")
     banner = (f'<div class="banner {"good" if passed else "bad"}">'
               f'{"PASSED" if passed else "FAILED"} (exit code {esc(summary.get("exit_code"))}): {esc(why)}</div>')
