@@ -8,8 +8,8 @@ so a response waiting for its first audio does not hold back a barge-in's speech
 exactly as the service's VAD and generation run side by side.
 
 There is no writer task: `put` schedules a pump on the event loop (once per loop turn), the pump
-sends every frame that is due (one transport write for all of them) and arms one timer for the
-next deadline. The send time of every frame is recorded in the server trace with its stage,
+sends every frame that is due (each stamped, recorded, then written to the transport at once) and
+arms one timer for the next deadline. The send time of every frame is recorded in the server trace with its stage,
 trigger, delay and target, and its lateness (`late_ns`: sent minus intended, see lateness.py),
 before the frame is written, so a reader of the trace never sees a frame it does not know of.
 """
@@ -204,7 +204,6 @@ class Outbox:
         if self.closed:
             return
         self._pumping = True
-        payloads: list[bytes] = []
         conn = self._conn
         try:
             while not self.closed:
@@ -216,23 +215,20 @@ class Outbox:
                     self._arm(due, now)
                     break
                 if item.action is not None:
-                    if payloads:
-                        conn.write_texts(payloads)
-                        payloads = []
                     self._deliver(item, lane, now, None)
                     asyncio.ensure_future(item.action())
                     continue
                 if conn.paused:
                     break  # the transport is full; resume_writing pumps again
+                if not conn.open:  # the connection is closing or gone: nothing more leaves (nor is recorded)
+                    self.close()
+                    break
                 payload = item.payload
                 if payload is None:
                     payload = dumps(item.event) if item.raw is None else item.raw.encode("utf-8", "surrogatepass")
-                self._deliver(item, lane, now, payload)
-                payloads.append(payload)
+                self._deliver(item, lane, _now(), payload)
         finally:
             self._pumping = False
-            if payloads:
-                conn.write_texts(payloads)
 
     def _arm(self, due: float, now: int) -> None:
         timer = self._timer
@@ -272,6 +268,8 @@ class Outbox:
         item.late_ns = late
         self._lateness.add_send(late)
         self._record(item, target, payload is not None, blocked)
+        if payload is not None:  # stamped, recorded, then written: the record never trails the frame
+            self._conn.write_texts([payload])
         lane.items.popleft()
         self._pending -= 1
         if item.done is not None:

@@ -49,6 +49,8 @@ class InputTurns:
         """(Re)build the VAD after a session.update; the audio clock carries on."""
         td = self.s.settings.turn_detection
         self._idle_possible = bool(td is not None and td.idle_timeout_ms)
+        self._fmt = self.s.settings.input_format
+        self._bytes_per_ms = self._fmt.bytes_per_ms
         if td is None:
             self.vad, self._vad_key = None, None
             return
@@ -75,14 +77,13 @@ class InputTurns:
             data = binascii.a2b_base64(audio.encode("ascii"), strict_mode=True)
         except (binascii.Error, ValueError):
             raise ProtocolValueError("invalid_value", "audio", "Invalid 'audio'. Expected base64-encoded audio bytes.") from None
-        fmt = self.s.settings.input_format
-        ms = len(data) / fmt.bytes_per_ms
+        ms = len(data) / self._bytes_per_ms
         if len(self.buffer) < BUFFER_KEEP_BYTES:
             self.buffer += data
         self.buffer_ms += ms
         self.input_ms += ms
         if self.vad is not None and data:
-            decisions = self.vad.feed_wire(data, fmt)
+            decisions = self.vad.feed_wire(data, self._fmt)
             if decisions:
                 for decision in decisions:
                     self._on_vad(decision, t_ns)

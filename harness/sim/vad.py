@@ -184,6 +184,8 @@ class EnergyVad(FrameVad):
         self._sure_speech = rms + margin
         self._sure_silence = rms - 1.0 - margin
         self._pending_pcm = b""
+        self._wire_fmt: AudioFormat | None = None
+        self._wire_value = ""
 
     @property
     def frame_samples(self) -> int:
@@ -194,7 +196,9 @@ class EnergyVad(FrameVad):
         return self._feed_pcm(np.asarray(samples).astype("<i2").tobytes())
 
     def feed_wire(self, data: bytes, fmt: AudioFormat) -> list[VadEvent]:
-        value = fmt.value
+        if fmt is not self._wire_fmt:
+            self._wire_fmt, self._wire_value = fmt, fmt.value
+        value = self._wire_value
         if value == "pcm16":
             pcm = data[:-1] if len(data) % 2 else data  # an odd trailing byte is dropped, as from_wire does
         elif value == "g711_ulaw":

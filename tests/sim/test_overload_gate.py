@@ -31,6 +31,7 @@ QUIET = ["--pacing-limit-ms", "100", "--no-report", "-u", "2", "-r", "2", "--tur
 
 
 class _Conn:
+    open = True
     paused = False
     paused_ns = 0
     resumed_ns = 0
