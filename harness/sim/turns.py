@@ -34,7 +34,8 @@ class InputTurns:
     def __init__(self, session: Session) -> None:
         self.s = session
         self.input_ms = 0.0  # cumulative input audio since the session started
-        self.buffer = bytearray()
+        self.buffer: list[bytes] = []  # this turn's appended audio, joined when committed
+        self.buffer_bytes = 0
         self.buffer_ms = 0.0
         self.vad: FrameVad | None = None
         self._vad_key: tuple[Any, ...] | None = None
@@ -78,8 +79,9 @@ class InputTurns:
         except (binascii.Error, ValueError):
             raise ProtocolValueError("invalid_value", "audio", "Invalid 'audio'. Expected base64-encoded audio bytes.") from None
         ms = len(data) / self._bytes_per_ms
-        if len(self.buffer) < BUFFER_KEEP_BYTES:
-            self.buffer += data
+        if self.buffer_bytes < BUFFER_KEEP_BYTES:
+            self.buffer.append(data)
+            self.buffer_bytes += len(data)
         self.buffer_ms += ms
         self.input_ms += ms
         if self.vad is not None and data:
@@ -141,7 +143,7 @@ class InputTurns:
 
     def _commit(self, item_id: str, trigger: int | Outgoing) -> Outgoing:
         """Turn the buffer into a user item: committed, then the item events (and transcription)."""
-        audio = bytes(self.buffer)
+        audio = b"".join(self.buffer)
         utterance = self.s.ctx.recognizer.identify(audio, self.s.settings.input_format)
         self.last_transcript = utterance.transcript if utterance is not None else None
         item = Item(item_id, "message", role="user", status="completed",
@@ -162,7 +164,8 @@ class InputTurns:
         return committed
 
     def _reset_buffer(self) -> None:
-        self.buffer = bytearray()
+        self.buffer = []
+        self.buffer_bytes = 0
         self.buffer_ms = 0.0
 
     def _check_idle(self, t_ns: int) -> None:

@@ -214,25 +214,25 @@ class EnergyVad(FrameVad):
             pcm = self._pending_pcm + pcm
         size = self._frame_bytes
         whole = len(pcm) // size
-        self._pending_pcm = pcm[whole * size:]
+        self._pending_pcm = pcm[whole * size:] if len(pcm) != whole * size else b""
         if whole == 0:
             return []
-        view = memoryview(pcm)
         rms, sure_speech, sure_silence = audioop.rms, self._sure_speech, self._sure_silence
         speech: list[bool] = []
-        for i in range(whole):
-            level = rms(view[i * size:(i + 1) * size], 2)
-            if level >= sure_speech:
-                speech.append(True)
-            elif level <= sure_silence:
-                speech.append(False)
-            else:
-                speech.append(self._mean_square(view, i) >= self._min_mean_square)
-        return self._decide(speech, lambda i: self._mean_square(view, i))
+        start = 0
+        for _ in range(whole):
+            level = rms(pcm[start:start + size], 2)
+            speech.append(level >= sure_speech or (level > sure_silence and self._mean_square(pcm, start)
+                                                   >= self._min_mean_square))
+            start += size
+        if not self.in_speech and self._run == 0 and not any(speech):
+            self._frame_index += whole  # silence, and no speech under way: nothing to decide
+            return []
+        return self._decide(speech, lambda i: self._mean_square(pcm, i * size))
 
-    def _mean_square(self, view: memoryview, i: int) -> float:
-        size = self._frame_bytes
-        frame = np.frombuffer(view[i * size:(i + 1) * size], dtype="<i2").astype(np.int64)
+    def _mean_square(self, pcm: bytes, start: int) -> float:
+        """The exact mean square of the frame at byte `start` (integer sum of squares)."""
+        frame = np.frombuffer(pcm, dtype="<i2", count=self._frame_samples, offset=start).astype(np.int64)
         return float(int(frame @ frame)) / self._frame_samples
 
     def _score(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

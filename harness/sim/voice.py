@@ -56,8 +56,7 @@ class AnswerVoice:
 
     def _loop(self, fmt: AudioFormat, clip: int) -> bytes:
         key = (fmt, clip % self.clip_count if self._utterances else 0)
-        with self._lock:
-            cached = self._loops.get(key)
+        cached = self._loops.get(key)  # a dict read needs no lock; filling it does
         if cached is None:
             if self._utterances:
                 cached = self._utterances[key[1]].wire(fmt)
