@@ -287,6 +287,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "harness", "sim", "--port", "0", "--quiet", "--trace-file", str(trace)]
     if args.processes > 1:
         cmd += ["--processes", str(args.processes)]
+    if args.event_loop:
+        cmd += ["--event-loop", args.event_loop]
     env = dict(os.environ)
     if args.sim_path:
         env["PYTHONPATH"] = args.sim_path
@@ -375,6 +377,8 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=1, help="simulator processes (1: pinned to one core)")
     parser.add_argument("--label", default=None, help="key of this run in the results file (default FORMAT)")
     parser.add_argument("--sim-path", default=None, help="PYTHONPATH for the simulator (another checkout)")
+    parser.add_argument("--event-loop", default=None, choices=("asyncio", "uvloop", "auto"),
+                        help="the simulator's event loop (default: its own default, asyncio)")
     parser.add_argument("--keep-going", action="store_true", help="run every step even after one fails")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
@@ -384,6 +388,7 @@ def main() -> None:
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": before,
         "setup": {"format": args.format, "chunk_ms": CHUNK_MS, "processes": args.processes,
+                  "event_loop": args.event_loop or "default",
                   "sim_path": args.sim_path or "this checkout",
                   "pinning": f"simulator on cpu {SIM_CPU}, load on cpu {LOAD_CPU}" if args.processes <= 1 else
                              f"simulator on every cpu, load on cpu {LOAD_CPU}",

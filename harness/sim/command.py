@@ -49,8 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="refuse the beta dialect like api.openai.com today (beta_api_shape_disabled, close 4000)")
     parser.add_argument("--trace-file", metavar="PATH", help="append the server trace (JSONL) to PATH")
     parser.add_argument("--event-loop", choices=("auto", "uvloop", "asyncio"),
-                        help="event loop: uvloop (faster I/O; pip install uvloop), asyncio, or auto (uvloop when "
-                             "installed; the default)")
+                        help="event loop: auto (uvloop when installed, else asyncio; the default), uvloop "
+                             "(pip install uvloop) or asyncio")
     parser.add_argument("--processes", type=int, metavar="N",
                         help="serve the port from N processes (SO_REUSEPORT), each with its own event loop and "
                              "trace file NAME.wK.jsonl beside --trace-file (default 1)")

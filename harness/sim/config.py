@@ -90,7 +90,7 @@ class SimConfig:
     trace_in_memory: bool = True  # keep the server trace in memory (tests); off for long runs
     trace_live: bool = False  # write every trace record to its file at once (readers in other processes)
     processes: int = 1  # processes serving one port (harness sim --processes N)
-    event_loop: str = "asyncio"  # "asyncio", "uvloop" (pip install uvloop) or "auto" (uvloop when installed)
+    event_loop: str = "auto"  # "auto" (uvloop when installed, else asyncio), "uvloop" or "asyncio"
     starve_ms: int = 0  # self-test of the overload gate: a thread holds the interpreter this long every 100 ms
 
     def __post_init__(self) -> None:

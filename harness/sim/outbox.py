@@ -177,6 +177,8 @@ class Outbox:
     def _resolve(item: Outgoing, dropped: bool = False) -> None:
         if dropped:
             item.dropped = True
+        if item.dropped:
+            item.on_sent = None  # never runs: let it go now
         done = item.done
         if done is not None and not done.done():
             done.set_result(item.sent_ns or _now())
@@ -237,7 +239,9 @@ class Outbox:
                 return
             timer.cancel()
         self._timer_due = due
-        self._timer = self._loop.call_later((due - now) / 1e9, self._fire)
+        # whole milliseconds, rounded up: epoll waits in ms anyway, and uvloop's timers round to the
+        # nearest ms (a wait rounded down would wake early and spin)
+        self._timer = self._loop.call_later(-(-(due - now) // 1_000_000) / 1000.0, self._fire)
 
     def _fire(self) -> None:
         self._timer = None
@@ -274,10 +278,11 @@ class Outbox:
         self._pending -= 1
         if item.done is not None:
             self._resolve(item)
-        if item.on_sent is not None and payload is not None:
+        on_sent, item.on_sent = item.on_sent, None  # run once; a frame never keeps its step (no cycle for the GC)
+        if on_sent is not None and payload is not None:
             self._cause_ns = intended
             try:
-                item.on_sent()
+                on_sent()
             finally:
                 self._cause_ns = None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import logging
 import socket
@@ -38,7 +39,9 @@ log = logging.getLogger("harness.sim")
 
 DEFAULT_MODEL = "gpt-realtime"
 AUTH_CLOSE_CODE = 1008
-LATENESS_RECORD_S = 5.0  # how often the cumulative lateness summary is written to the trace
+LATENESS_RECORD_NS = 5_000_000_000  # how often the cumulative lateness summary is written to the trace
+PROBE_INTERVAL_NS = int(PROBE_INTERVAL_S * 1e9)
+GC_RECORD_NS = 5_000_000  # garbage collections at least this long get a `gc` record
 
 
 @dataclass
@@ -98,8 +101,9 @@ class SimServer:
         self.connections: set[SimConnection] = set()
         self.serving = False
         self._probe: asyncio.TimerHandle | None = None
-        self._probe_due = 0.0
-        self._lateness_at = 0.0
+        self._probe_due = 0
+        self._lateness_at = 0
+        self._gc_started = 0
 
     @property
     def lateness(self) -> Lateness:
@@ -144,15 +148,28 @@ class SimServer:
         self.trace.record("listen", None, url=self.url, seed=self.cfg.seed, **extra,
                           latency=self.cfg.latency_model.describe(), faults=self.cfg.fault_plan.describe(),
                           settings=self.cfg.describe())
-        self._probe_due = loop.time() + PROBE_INTERVAL_S
-        self._lateness_at = loop.time() + LATENESS_RECORD_S
-        self._probe = loop.call_at(self._probe_due, self._tick)
+        self._probe_due = time.perf_counter_ns() + PROBE_INTERVAL_NS
+        self._lateness_at = self._probe_due + LATENESS_RECORD_NS
+        self._probe = loop.call_later(PROBE_INTERVAL_S, self._tick)
         if self.cfg.starve_ms:
             _start_starving(self.cfg.starve_ms, self.trace)
+        gc.callbacks.append(self._gc_watch)
         return self.url
+
+    def _gc_watch(self, phase: str, info: dict[str, Any]) -> None:
+        """A collection that holds the interpreter for long stalls every session: say so in the trace."""
+        if phase == "start":
+            self._gc_started = time.perf_counter_ns()
+        elif self._gc_started:
+            took = time.perf_counter_ns() - self._gc_started
+            if took >= GC_RECORD_NS:
+                self.trace.record("gc", None, generation=info.get("generation"), ms=round(took / 1e6, 1),
+                                  collected=info.get("collected"))
 
     async def stop(self) -> None:
         self.serving = False
+        if self._gc_watch in gc.callbacks:
+            gc.callbacks.remove(self._gc_watch)
         if self._probe is not None:
             self._probe.cancel()
             self._probe = None
@@ -180,16 +197,18 @@ class SimServer:
         return summary
 
     def _tick(self) -> None:
-        """The loop's timer probe (see lateness.py), and now and then the lateness summary."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        """The loop's timer probe (see lateness.py), and now and then the lateness summary.
+
+        Measured on perf_counter_ns, not loop.time() (uvloop's is the iteration's cached milliseconds)."""
+        now = time.perf_counter_ns()
         assert self._ctx is not None
-        self._ctx.lateness.add("timer", int((now - self._probe_due) * 1e9))
+        self._ctx.lateness.add("timer", now - self._probe_due)
         if now >= self._lateness_at:
-            self._lateness_at = now + LATENESS_RECORD_S
+            self._lateness_at = now + LATENESS_RECORD_NS
             self.record_lateness()
-        self._probe_due = max(self._probe_due + PROBE_INTERVAL_S, now)
-        self._probe = loop.call_at(self._probe_due, self._tick)
+        self._probe_due = max(self._probe_due + PROBE_INTERVAL_NS, now)
+        wait_ms = -(-(self._probe_due - now) // 1_000_000)  # whole ms, rounded up (see Outbox._arm)
+        self._probe = asyncio.get_running_loop().call_later(wait_ms / 1000.0, self._tick)
 
     # ---- called by SimConnection
     def session_opened(self, conn: SimConnection) -> None:
