@@ -8,8 +8,8 @@ so a response waiting for its first audio does not hold back a barge-in's speech
 exactly as the service's VAD and generation run side by side.
 
 There is no writer task: `put` schedules a pump on the event loop (once per loop turn), the pump
-sends every frame that is due (each stamped, recorded, then written to the transport at once) and
-arms one timer for the next deadline. The send time of every frame is recorded in the server trace with its stage,
+sends every frame that is due (each stamped and recorded, then all written to the transport in
+one write, microseconds later) and arms one timer for the next deadline. The send time of every frame is recorded in the server trace with its stage,
 trigger, delay and target, and its lateness (`late_ns`: sent minus intended, see lateness.py),
 before the frame is written, so a reader of the trace never sees a frame it does not know of.
 """
@@ -118,6 +118,7 @@ class Outbox:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due: float = _BLOCKED
         self._cause_ns: int | None = None  # while a sent frame's on_sent runs: that frame's intended time
+        self._batch: list[bytes] = []
         self.closed = False
         conn.on_resume = self._kick
 
@@ -207,6 +208,7 @@ class Outbox:
             return
         self._pumping = True
         conn = self._conn
+        batch = self._batch = []
         try:
             while not self.closed:
                 due, lane, item = self._next()
@@ -217,6 +219,7 @@ class Outbox:
                     self._arm(due, now)
                     break
                 if item.action is not None:
+                    self._flush()
                     self._deliver(item, lane, now, None)
                     asyncio.ensure_future(item.action())
                     continue
@@ -231,6 +234,15 @@ class Outbox:
                 self._deliver(item, lane, _now(), payload)
         finally:
             self._pumping = False
+            if batch:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Write the frames stamped in this pump so far (microseconds after their stamps): one write
+        for a delta and the transcript piece its bookkeeping queued, for the closing events, ..."""
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self._conn.write_texts(batch)  # (nothing, once the connection is closing)
 
     def _arm(self, due: float, now: int) -> None:
         timer = self._timer
@@ -272,8 +284,8 @@ class Outbox:
         item.late_ns = late
         self._lateness.add_send(late)
         self._record(item, target, payload is not None, blocked)
-        if payload is not None:  # stamped, recorded, then written: the record never trails the frame
-            self._conn.write_texts([payload])
+        if payload is not None:  # stamped, recorded, then written (at the end of this pump): a record never trails its frame
+            self._batch.append(payload)
         lane.items.popleft()
         self._pending -= 1
         if item.done is not None:
