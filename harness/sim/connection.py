@@ -278,12 +278,12 @@ class SimConnection(asyncio.Protocol):
         if not is_text:
             self.server.deliver(self, None, len(data), t_ns)
             return
-        try:
-            text = str(data, "utf-8")
-        except UnicodeDecodeError as exc:
-            if self.protocol.state is _OPEN:
-                self.protocol.fail(1007, f"{exc.reason} at position {exc.start}")
-                self._write_protocol_output()
-                self._expect_close()
-            return
-        self.server.deliver(self, text, len(data), t_ns)
+        # the session decodes the UTF-8 (orjson reads the bytes directly); invalid UTF-8 comes back here
+        self.server.deliver(self, data if type(data) is bytes else bytes(data), len(data), t_ns)
+
+    def fail_invalid_utf8(self, exc: UnicodeDecodeError) -> None:
+        """A text frame that is not UTF-8: fail the connection with 1007, as websockets does."""
+        if self.protocol.state is _OPEN:
+            self.protocol.fail(1007, f"{exc.reason} at position {exc.start}")
+            self._write_protocol_output()
+            self._expect_close()

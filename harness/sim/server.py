@@ -235,16 +235,18 @@ class SimServer:
         except OutboxFull as exc:
             self._overflow(session, exc)
 
-    def deliver(self, conn: SimConnection, text: str | None, size: int, t_ns: int) -> None:
-        """One complete client message (None: a binary one of `size` bytes), arrived at `t_ns`."""
+    def deliver(self, conn: SimConnection, data: bytes | None, size: int, t_ns: int) -> None:
+        """One complete client text message as UTF-8 bytes (None: a binary one of `size` bytes), arrived at `t_ns`."""
         session = conn.session
         if session is None or session.outbox.closed:
             return
         try:
-            if text is not None:
-                session.handle_text(text, t_ns)
+            if data is not None:
+                session.handle_text(data, t_ns)
             else:
                 session.handle_binary(size)
+        except UnicodeDecodeError as exc:
+            conn.fail_invalid_utf8(exc)
         except OutboxFull as exc:
             self._overflow(session, exc)
         except Exception as exc:  # noqa: BLE001 - one bad event must not end the server

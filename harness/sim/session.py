@@ -133,13 +133,16 @@ class Session:
         self.send_error("invalid_event", f"Binary frames are not supported ({size} bytes received); "
                         "send each event as a JSON text frame.")
 
-    def handle_text(self, text: str, t_ns: int) -> None:
+    def handle_text(self, text: str | bytes, t_ns: int) -> None:
+        """One text frame (str, or its UTF-8 bytes: invalid UTF-8 raises UnicodeDecodeError)."""
         # the hot path: an append (50 a second per caller) goes straight to the input buffer; anything
         # else, or anything odd, takes the general path below, which decodes it again with the codec
         try:
             obj = orjson.loads(text)
         except Exception:  # noqa: BLE001 - the codec below says what is wrong
             obj = None
+            if isinstance(text, bytes):
+                text = text.decode("utf-8")
         if type(obj) is dict and obj.get("type") == "input_audio_buffer.append":
             if self.cfg.discard:
                 return
@@ -150,6 +153,8 @@ class Session:
             except ProtocolValueError as exc:
                 self.send_error(exc.code, exc.message, exc.param, eid)
             return
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
         try:
             event = decode_client(text, self.dialect)
         except RemoteProtocolError as exc:
