@@ -23,6 +23,7 @@ EXIT_SLO_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_TARGET_FAILED = 3
 EXIT_INTERNAL = 4
+EXIT_SIM_OVERLOADED = 5  # the embedded simulator could not keep its latency model (harness.rundir)
 EXIT_NOTHING_MEASURED = 6   # sessions ran but no turn was ok or no audio was sent (harness.rundir)
 
 # name -> (module, one-line help)

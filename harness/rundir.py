@@ -23,7 +23,26 @@ from harness.load.records import merged_records, merged_sessions
 from harness.load.slo import evaluate, load_slos
 from harness.trace import iter_trace_files, read_header, read_trace, redact_url
 
-EXIT_OK, EXIT_SLO_FAILED, EXIT_TARGET_FAILED, EXIT_NOTHING_MEASURED = 0, 1, 3, 6
+EXIT_OK, EXIT_SLO_FAILED, EXIT_TARGET_FAILED, EXIT_SIM_OVERLOADED, EXIT_NOTHING_MEASURED = 0, 1, 3, 5, 6
+SIM_OVERLOAD_MESSAGE = ("the embedded simulator could not keep its latency model (its lateness p99 {p99} ms is over "
+                        "the limit of {limit} ms; max {max} ms): the latencies of this run are the simulator's own "
+                        "overload, not a target's; use --sim-processes N, fewer users or a quieter machine "
+                        "(--sim-lateness-limit-ms sets the limit)")
+
+
+def simulator_gate(simulator: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The simulator's lateness gate: passed unless its p99 (over every send, decision and timer
+    probe of every process) is over the limit; no samples, no verdict against it."""
+    if not simulator:
+        return None
+    lateness = simulator.get("lateness") or {}
+    limit = float(simulator.get("lateness_limit_ms") or 5.0)
+    p99 = lateness.get("p99_ms")
+    passed = p99 is None or p99 <= limit
+    message = None if passed else SIM_OVERLOAD_MESSAGE.format(
+        p99=f"{p99:.2f}", limit=f"{limit:g}", max=f"{(lateness.get('max_ms') or 0):.1f}")
+    return {"expr": f"sim_lateness:p99<={limit:g}", "metric": "sim_lateness_ms", "stat": "p99", "op": "<=",
+            "threshold": limit, "value": p99, "passed": passed, "message": message}
 
 
 def sessions_missing_from(out: Path, sessions: list[dict[str, Any]],
@@ -148,7 +167,9 @@ def run_info(settings: Any, users: Any, spawn_rate: Any, run_time: Any) -> dict[
 
 
 def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_limit_ms: float,
-                 build_html: bool = True) -> dict[str, Any]:
+                 build_html: bool = True, simulator: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`simulator`: for a run against the embedded simulator, {"settings": SimConfig.describe(),
+    "lateness": its lateness summary, "lateness_limit_ms": the gate's limit}."""
     from harness.metrics import merged_conformance, summarize
     from harness.report import build_report, write_turn_tables
 
@@ -158,6 +179,8 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
     missing_records, missing_sessions = sessions_missing_from(out, sessions, records)
     records += missing_records
     sessions += missing_sessions
+    if simulator is not None:
+        run = {**run, "simulator": simulator.get("settings")}
     (out / "run.json").write_text(json.dumps(run, indent=2, default=str), encoding="utf-8")
     write_turn_tables(out, records)
     summary: dict[str, Any] = {"run_id": run.get("run_id"), "run": run, **summarize(records)}
@@ -170,8 +193,18 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
     pacing = summary["pacing"]
     results.append({"expr": f"pacing:p99<={pacing_limit_ms:g}", "metric": "send_lateness_ms", "stat": "p99",
                     "op": "<=", "threshold": pacing_limit_ms, "value": pacing["p99_ms"], "passed": pacing["passed"]})
+    sim_gate = simulator_gate(simulator)
+    if simulator is not None and sim_gate is not None:
+        summary["simulator"] = {"settings": simulator.get("settings"), "lateness": simulator.get("lateness"),
+                                "lateness_limit_ms": sim_gate["threshold"], "passed": sim_gate["passed"],
+                                "message": sim_gate["message"]}
+        results.append({k: v for k, v in sim_gate.items() if k != "message"})
     summary["slos"] = results
     summary["passed"], summary["exit_code"], summary["why"] = verdict(summary)
+    if sim_gate is not None and not sim_gate["passed"]:
+        # before any other verdict: what was measured is the simulator's overload, including a failure to connect
+        summary["passed"], summary["exit_code"] = False, EXIT_SIM_OVERLOADED
+        summary["why"].insert(0, str(sim_gate["message"]))
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     write_junit(out / "junit.xml", str(run.get("run_id")), results)
     from harness.replay.bundle import write_incident_bundles
@@ -200,9 +233,17 @@ def summary_table(summary: dict[str, Any]) -> str:
         m = summary["metrics"].get(name) or {}
         if m.get("count"):
             lines.append(f"{name:20} {m['count']:>6} {m['p50']:>8.1f} {m['p95']:>8.1f} {m['p99']:>8.1f}")
+    simulator = summary.get("simulator")
+    if simulator:
+        late = simulator.get("lateness") or {}
+        shown = "/".join("n/a" if late.get(k) is None else f"{late[k]:.2f}" for k in ("p50_ms", "p99_ms", "max_ms"))
+        lines.append(f"simulator lateness p50/p99/max {shown} ms over {late.get('count', 0)} sends and decisions "
+                     f"({(simulator.get('settings') or {}).get('processes', 1)} process(es))")
     for r in summary["slos"]:
         value = "n/a" if r["value"] is None else f"{r['value']:.3f}"
         lines.append(f"{'PASS' if r['passed'] else 'FAIL'}  {r['expr']}  (value {value})")
+    if simulator and simulator.get("message"):
+        lines.append(f"SIMULATOR OVERLOADED: {simulator['message']}")
     vad = summary.get("vad") or {}
     if vad.get("turns"):
         lines.append("vad verdicts: " + ", ".join(f"{v} {c['count']}" for v, c in vad["by_verdict"].items()

@@ -1,10 +1,13 @@
 """`harness run`: a headless Locust run against a target or the embedded simulator.
 
 With no `--target` it starts the simulator in its own process on a free loopback port (its
-own core and GIL, as a real target would be), runs Locust headless in a child process, stops
-the simulator, and assembles the run directory itself (so a Locust process that dies still
-leaves a complete run directory). Ctrl-C and SIGTERM are passed to Locust, which stops the
-users cleanly; everything recorded until then is written. A second one (or one during the
+own core and GIL, as a real target would be; `--sim-processes N` serves it from N processes),
+runs Locust headless in a child process, stops the simulator, and assembles the run directory
+itself (so a Locust process that dies still leaves a complete run directory). The simulator's
+settings go into run.json and summary.json, and its own lateness against its latency model is a
+gate: over `--sim-lateness-limit-ms` the run exits 5, because what it measured was the
+simulator's overload, not a target's latency. Ctrl-C and SIGTERM are passed to Locust, which stops
+the users cleanly; everything recorded until then is written. A second one (or one during the
 assembly) stops Locust at once and leaves the run directory as it is, saying how to complete it
 (`harness finalize DIR`, from `run.json`, written when the run starts, and the traces).
 """
@@ -12,7 +15,6 @@ assembly) stops Locust at once and leaves the run directory as it is, saying how
 from __future__ import annotations
 
 import argparse
-import json
 import contextlib
 import json
 import os
@@ -38,6 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sim-latency", action="append", default=[], help="simulator latency, STAGE=DIST")
     parser.add_argument("--sim-fault", action="append", default=[], help="simulator fault, KIND[:k=v,...]")
     parser.add_argument("--sim-config", default=None, help="simulator TOML file")
+    parser.add_argument("--sim-processes", type=int, default=None,
+                        help="processes serving the embedded simulator's port (default 1, or the TOML file's)")
+    parser.add_argument("--sim-lateness-limit-ms", type=float, default=5.0,
+                        help="simulator gate: its p99 lateness against its own latency model (every send and "
+                             "decision); over it the run exits 5 (default 5)")
     parser.add_argument("--no-report", action="store_true", help="skip report.html (tables and summary only)")
     add_harness_options(parser)
 
@@ -50,10 +57,29 @@ class _Options:
         self.target, self.host = target, ""
 
 
+class _Embedded:
+    """What `harness run` knows of the simulator it started (None values with --target)."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.sim: Any = None
+        self.settings: dict[str, Any] | None = None
+
+    def report(self, limit_ms: float) -> dict[str, Any] | None:
+        """For finalize_run: settings, lateness (read after the simulator stopped) and the limit."""
+        if self.sim is None:
+            return None
+        from harness.sim.lateness import headline
+
+        return {"settings": self.settings, "lateness": headline(self.sim.lateness()), "lateness_limit_ms": limit_ms}
+
+
 @contextlib.contextmanager
-def _target(args: argparse.Namespace) -> Iterator[str]:
+def _target(args: argparse.Namespace) -> Iterator[_Embedded]:
+    embedded = _Embedded()
     if args.target:
-        yield args.target
+        embedded.url = args.target
+        yield embedded
         return
     from harness.sim import SimConfig
     from harness.sim.process import start_in_process
@@ -72,11 +98,16 @@ def _target(args: argparse.Namespace) -> Iterator[str]:
         from harness.sim.faults import FaultPlan
 
         overrides["faults"] = FaultPlan(cfg.faults.faults + FaultPlan.parse(args.sim_fault).faults)
+    if args.sim_processes is not None:
+        overrides["processes"] = args.sim_processes
     if overrides:
         cfg = cfg.with_overrides(**overrides)
-    with start_in_process(cfg) as sim:
-        print(f"harness run: embedded simulator at {sim.url}", flush=True)
-        yield sim.url
+    embedded.settings = cfg.describe()
+    with start_in_process(cfg, keep_records=False) as sim:
+        shown = f" ({cfg.processes} processes)" if cfg.processes > 1 else ""
+        print(f"harness run: embedded simulator at {sim.url}{shown}", flush=True)
+        embedded.url, embedded.sim = sim.url, sim
+        yield embedded
 
 
 def _locust_command(args: argparse.Namespace, settings: LoadSettings) -> list[str]:
@@ -156,6 +187,9 @@ def run(args: argparse.Namespace) -> int:
             print("harness run: interrupted before anything was written", file=sys.stderr, flush=True)
         return 130
     print(summary_table(summary))
+    message = (summary.get("simulator") or {}).get("message")
+    if message:
+        print(f"harness run: {message}", file=sys.stderr, flush=True)
     print(f"harness run: report {out / 'report.html'}" if not args.no_report else f"harness run: {out}")
     aborted = _aborted(out)
     if aborted is not None and aborted.get("exit_code"):   # the Locust side stopped the run: say why once
@@ -181,8 +215,8 @@ def _run_and_assemble(args: argparse.Namespace, settings: LoadSettings) -> tuple
     Locust (it stops the users, everything recorded is kept); a second one raises
     KeyboardInterrupt here, after Locust is told to stop now."""
     out = settings.out
-    with _target(args) as url:
-        settings.target = url
+    with _target(args) as embedded:
+        settings.target = embedded.url
         # written first, so `harness finalize` knows the run's settings if the assembly never happens
         info = run_info(settings, args.users, args.spawn_rate, args.run_time)
         (out / "run.json").write_text(json.dumps({**info, "finished_at": None}, indent=2, default=str),
@@ -210,7 +244,8 @@ def _run_and_assemble(args: argparse.Namespace, settings: LoadSettings) -> tuple
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
     info = run_info(settings, args.users, args.spawn_rate, args.run_time)
-    summary = finalize_run(out, info, settings.slos, settings.pacing_limit_ms, build_html=not args.no_report)
+    summary = finalize_run(out, info, settings.slos, settings.pacing_limit_ms, build_html=not args.no_report,
+                           simulator=embedded.report(args.sim_lateness_limit_ms))
     return code, summary
 
 

@@ -115,6 +115,11 @@ def check_options(options: Any) -> None:
         raise LoadSettingsError(f"-u/--users {users}: must be at least 1 (peak callers), e.g. 10")
     _positive("-r/--spawn-rate", getattr(options, "spawn_rate", None), "number of callers started per second", "5")
     _check_run_time(getattr(options, "run_time", None))
+    _positive("--sim-lateness-limit-ms", getattr(options, "sim_lateness_limit_ms", None), "number of ms", "5")
+    sim_processes = getattr(options, "sim_processes", None)
+    if sim_processes is not None and not 1 <= sim_processes <= 64:
+        raise LoadSettingsError(f"--sim-processes {sim_processes}: must be from 1 to 64 (processes serving the "
+                                "embedded simulator), e.g. 2")
     processes = getattr(options, "processes", None)
     if processes is not None and processes < 0:
         raise LoadSettingsError(f"--processes {processes}: must be 0 (one process) or more (forked Locust "

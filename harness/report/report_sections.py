@@ -34,6 +34,9 @@ def verdict_html(summary: dict[str, Any] | None) -> str:
     if not ((summary.get("pacing") or {}).get("passed", True)):
         reasons.append("the pacing gate failed")
     reasons = list(summary.get("why") or []) or reasons   # the run's own reasons, default gates first
+    if not ((summary.get("simulator") or {}).get("passed", True)) and not summary.get("why"):
+        reasons.insert(0, "the embedded simulator could not keep its latency model (its lateness gate failed), "
+                          "so the latencies below are its own overload, not a target's")
     why = "; ".join(reasons) if reasons else ("every SLO and the pacing gate passed" if passed else "see below")
     banner = (f'<div class="banner {"good" if passed else "bad"}">'
               f'{"PASSED" if passed else "FAILED"} (exit code {esc(summary.get("exit_code"))}): {esc(why)}</div>')

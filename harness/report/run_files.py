@@ -80,10 +80,36 @@ class RunFiles:
         versions = run.get("versions") or versions_fallback or {}
         if isinstance(versions, dict):
             versions = ", ".join(f"{k} {v}" for k, v in versions.items())
-        return [
+        facts = [
             ("run", run.get("run_id") or self.run_dir.name), ("target", run.get("target")),
             ("dialect", run.get("dialect")), ("format", run.get("format")), ("corpus", run.get("corpus")),
             ("scenarios", scenarios), ("users", run.get("users")),
             ("duration", duration_text),
             ("versions", versions),
         ]
+        return facts + self.simulator_facts()
+
+    def simulator_facts(self) -> list[tuple[str, Any]]:
+        """For a run against the embedded simulator: its lateness verdict and its full settings."""
+        settings = self.run.get("simulator")
+        gate = (self.summary or {}).get("simulator") or {}
+        if not isinstance(settings, dict):
+            settings = gate.get("settings") if isinstance(gate.get("settings"), dict) else None
+        if not settings:
+            return []
+        facts: list[tuple[str, Any]] = []
+        late = gate.get("lateness") or {}
+        if late:
+            shown = "/".join("n/a" if late.get(k) is None else f"{late[k]:.2f}" for k in ("p50_ms", "p99_ms", "max_ms"))
+            verdict = ("kept its latency model" if gate.get("passed", True) else
+                       "OVERLOADED: could not keep its latency model, so this run's latencies are its own")
+            facts.append(("simulator lateness", f"p50/p99/max {shown} ms (limit {gate.get('lateness_limit_ms')} ms "
+                                                f"on p99, {late.get('count', 0)} samples): {verdict}"))
+        latency = settings.get("latency") or {}
+        faults = settings.get("faults") or []
+        facts.append(("simulator latency", ", ".join(f"{k}={v}" for k, v in latency.items())))
+        facts.append(("simulator settings",
+                      f"seed {settings.get('seed')}, vad {settings.get('vad')}, processes {settings.get('processes')}, "
+                      f"event loop {settings.get('event_loop')}, faults {', '.join(faults) if faults else 'none'}, "
+                      f"voice {settings.get('voice')}, delta {settings.get('delta_ms')} ms"))
+        return facts

@@ -48,6 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reject-beta", action="store_true", default=None,
                         help="refuse the beta dialect like api.openai.com today (beta_api_shape_disabled, close 4000)")
     parser.add_argument("--trace-file", metavar="PATH", help="append the server trace (JSONL) to PATH")
+    parser.add_argument("--event-loop", choices=("auto", "uvloop", "asyncio"),
+                        help="event loop: auto (uvloop when installed, else asyncio; the default), uvloop "
+                             "(pip install uvloop) or asyncio")
+    parser.add_argument("--processes", type=int, metavar="N",
+                        help="serve the port from N processes (SO_REUSEPORT), each with its own event loop and "
+                             "trace file NAME.wK.jsonl beside --trace-file (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no per-connection log lines")
 
 
@@ -56,6 +62,7 @@ def build_config(args: argparse.Namespace) -> SimConfig:
     changes: dict[str, Any] = {
         "seed": args.seed, "delta_ms": args.delta_ms, "ms_per_char": args.ms_per_char, "reply_text": args.reply_text,
         "voice": args.voice, "vad": args.vad, "discard": args.discard, "reject_beta": args.reject_beta, "trace_file": args.trace_file,
+        "event_loop": args.event_loop, "processes": args.processes,
         "corpus": tuple(args.corpus) if args.corpus else None,
     }
     if args.require_key or args.api_key_env:
@@ -101,10 +108,31 @@ async def _serve(cfg: SimConfig, host: str, port: int) -> None:
         server.trace.close()
 
 
+def loop_factory(choice: str) -> Any:
+    """The event loop factory for SimConfig.event_loop (None: asyncio's default)."""
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise SimConfigError("event_loop=uvloop: uvloop is not installed; pip install uvloop, or use "
+                                 "--event-loop asyncio") from None
+        return None
+    return uvloop.new_event_loop
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
     logging.getLogger("websockets").setLevel(logging.WARNING)
     cfg = build_config(args)
-    asyncio.run(_serve(cfg, args.host, args.port))
+    if cfg.processes > 1:
+        from harness.sim.workers import serve_processes
+
+        code = serve_processes(cfg, args.host, args.port, loop_factory(cfg.event_loop))
+        print("harness sim: stopped", file=sys.stderr, flush=True)
+        return code
+    with asyncio.Runner(loop_factory=loop_factory(cfg.event_loop)) as runner:
+        runner.run(_serve(cfg, args.host, args.port))
     print("harness sim: stopped", file=sys.stderr, flush=True)
     return 0

@@ -88,6 +88,10 @@ class SimConfig:
     session_max_s: float | None = None  # None: 60 min (GA) / 30 min (beta), as the service
     trace_file: str | None = None
     trace_in_memory: bool = True  # keep the server trace in memory (tests); off for long runs
+    trace_live: bool = False  # write every trace record to its file at once (readers in other processes)
+    processes: int = 1  # processes serving one port (harness sim --processes N)
+    event_loop: str = "auto"  # "auto" (uvloop when installed, else asyncio), "uvloop" or "asyncio"
+    starve_ms: int = 0  # self-test of the overload gate: a thread holds the interpreter this long every 100 ms
 
     def __post_init__(self) -> None:
         if isinstance(self.latency, dict):
@@ -112,6 +116,12 @@ class SimConfig:
             raise SimConfigError(f"vad={self.vad!r}: use 'energy' or 'silero'")
         if self.max_message_bytes < 1024:
             raise SimConfigError(f"max_message_bytes={self.max_message_bytes}: too small, use at least 1024")
+        if self.event_loop not in ("auto", "uvloop", "asyncio"):
+            raise SimConfigError(f"event_loop={self.event_loop!r}: use 'auto', 'uvloop' or 'asyncio'")
+        if not 0 <= self.starve_ms <= 10_000:
+            raise SimConfigError(f"starve_ms={self.starve_ms}: use 0 (off) to 10000 ms")
+        if not isinstance(self.processes, int) or isinstance(self.processes, bool) or not 1 <= self.processes <= 64:
+            raise SimConfigError(f"processes={self.processes!r}: use a whole number from 1 to 64")
         if isinstance(self.require_key, str) and not self.require_key.startswith("ENV:"):
             raise SimConfigError("require_key: use true (any key) or \"ENV:NAME\" (the key in $NAME), never the key itself")
 
@@ -187,10 +197,37 @@ class SimConfig:
         lines += [f"{key} = {_toml_value(getattr(rule, key))}" for key in ("match", "arguments") if getattr(rule, key)]
         return "\n".join(lines) + "\n"
 
+    def describe(self) -> dict[str, Any]:
+        """Every setting that shapes what the simulator does, defaults filled in (for run.json and reports).
+
+        The latency model lists every stage, including those left at their default.
+        """
+        rule = self.function_call
+        return {
+            "latency": self.latency_model.describe(), "faults": self.fault_plan.describe(), "seed": self.seed,
+            "vad": self.vad, "min_speech_ms": self.min_speech_ms, "processes": self.processes,
+            "event_loop": resolved_event_loop(self.event_loop), "starve_ms": self.starve_ms,
+            "delta_ms": self.delta_ms, "ms_per_char": self.ms_per_char, "reply_text": self.reply_text,
+            "voice": self.voice, "corpus": list(self.corpus) if isinstance(self.corpus, tuple) else self.corpus,
+            "function_call": {"every": rule.every, "match": rule.match, "arguments": rule.arguments,
+                              "by_tool_name": rule.by_tool_name},
+            "discard": self.discard, "require_key": bool(self.require_key), "reject_beta": self.reject_beta,
+            "session_max_s": self.session_max_s,
+        }
+
     def with_overrides(self, **changes: Any) -> "SimConfig":
         """A copy with some settings changed (None values are ignored), re-validated."""
         given = {k: v for k, v in changes.items() if v is not None}
         return replace(self, **given)
+
+
+def resolved_event_loop(choice: str) -> str:
+    """What "auto" becomes here: uvloop when it is installed, else asyncio."""
+    if choice != "auto":
+        return choice
+    import importlib.util
+
+    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
 
 
 def _toml_value(value: Any) -> str:

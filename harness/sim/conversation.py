@@ -18,7 +18,7 @@ from harness.protocol import error_message
 AUDIO_BUDGET_BYTES = 8 * 1024 * 1024
 
 
-@dataclass
+@dataclass(eq=False)  # an item is itself: list.index/remove compare by identity, not field by field
 class Item:
     """A conversation item. `audio_ms` is the assistant audio generated so far (truncate bound)."""
 

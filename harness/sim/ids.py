@@ -6,6 +6,8 @@ import random
 import string
 
 _ALPHABET = string.ascii_letters + string.digits
+# random bytes -> alphanumerics in one C call (byte % 62: the first 8 letters are a little likelier)
+_TABLE = bytes(ord(_ALPHABET[b % len(_ALPHABET)]) for b in range(256))
 
 
 class IdMaker:
@@ -15,7 +17,7 @@ class IdMaker:
         self._rng = random.Random()
 
     def _make(self, prefix: str, length: int) -> str:
-        return prefix + "".join(self._rng.choices(_ALPHABET, k=length))
+        return prefix + self._rng.randbytes(length).translate(_TABLE).decode("ascii")
 
     def event(self) -> str:
         return self._make("event_", 21)

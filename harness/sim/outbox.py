@@ -5,8 +5,13 @@ deadline: target = trigger + delay, where the trigger is a time (an arrival) or 
 (its actual send time). Frames live in lanes: one per response, one for the input side (VAD,
 commits, items, session) and one for errors. Order is kept within a lane; lanes are independent,
 so a response waiting for its first audio does not hold back a barge-in's speech_started,
-exactly as the service's VAD and generation run side by side. The send time of every frame is
-recorded in the server trace with its stage, trigger, delay and target.
+exactly as the service's VAD and generation run side by side.
+
+There is no writer task: `put` schedules a pump on the event loop (once per loop turn), the pump
+sends every frame that is due (each stamped and recorded, then all written to the transport in
+one write, microseconds later) and arms one timer for the next deadline. The send time of every frame is recorded in the server trace with its stage,
+trigger, delay and target, and its lateness (`late_ns`: sent minus intended, see lateness.py),
+before the frame is written, so a reader of the trace never sees a frame it does not know of.
 """
 
 from __future__ import annotations
@@ -16,25 +21,43 @@ import json
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+import orjson
 
 from harness.sim.server_trace import ServerTrace
+
+if TYPE_CHECKING:
+    from harness.sim.connection import SimConnection
+    from harness.sim.lateness import Lateness
 
 INPUT_LANE = "input"
 ERROR_LANE = "errors"
 _BLOCKED = float("inf")
+_now = time.perf_counter_ns
 
 
 class OutboxFull(Exception):
     """The client is not reading: more frames are waiting than the configured limit."""
 
 
-@dataclass(eq=False)
+def dumps(event: dict[str, Any]) -> bytes:
+    """Compact JSON (UTF-8 bytes); json's encoder for what orjson refuses (lone surrogates, huge ints)."""
+    try:
+        return orjson.dumps(event)
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(event, separators=(",", ":")).encode("utf-8", "surrogatepass")
+
+
+@dataclass(eq=False, slots=True)
 class Outgoing:
     """A frame (or an action such as closing the socket) waiting for its deadline."""
 
     event: dict[str, Any] | None = None
     raw: str | None = None  # a frame sent verbatim (malformed JSON fault)
+    payload: bytes | None = None  # the event already serialised (hot deltas), with its type and event_id:
+    kind: str | None = None
+    eid: str | None = None
     action: Callable[[], Awaitable[None]] | None = None
     stage: str | None = None
     trigger: "int | Outgoing | None" = None
@@ -45,36 +68,59 @@ class Outgoing:
     on_sent: Callable[[], None] | None = None  # bookkeeping that must happen only if the frame left
     dropped: bool = False
     sent_ns: int | None = None
+    queued_ns: int = 0
+    late_ns: int | None = None
     done: asyncio.Future[int] | None = None
 
     def target_ns(self) -> int | None:
         """The deadline, or None when there is none (or its trigger frame was never sent)."""
-        if self.trigger is None:
+        trigger = self.trigger
+        if trigger is None:
             return None
-        base = self.trigger.sent_ns if isinstance(self.trigger, Outgoing) else self.trigger
+        base = trigger.sent_ns if isinstance(trigger, Outgoing) else trigger
         return None if base is None else base + self.delay_ns
 
     def due(self) -> float:
         """When this frame may go: its deadline, 0 for now, infinity while its trigger is pending."""
         trigger = self.trigger
-        if isinstance(trigger, Outgoing) and trigger.sent_ns is None:
-            return 0 if trigger.dropped else _BLOCKED
-        target = self.target_ns()
-        return 0 if target is None else target
+        if trigger is None:
+            return 0
+        if isinstance(trigger, Outgoing):
+            if trigger.sent_ns is None:
+                return 0 if trigger.dropped else _BLOCKED
+            return trigger.sent_ns + self.delay_ns
+        return trigger + self.delay_ns
+
+
+class _Lane:
+    __slots__ = ("items", "last_intended_ns")
+
+    def __init__(self) -> None:
+        self.items: deque[Outgoing] = deque()
+        self.last_intended_ns = 0
 
 
 class Outbox:
-    """Lanes of Outgoing frames drained by one writer task per connection."""
+    """Lanes of Outgoing frames, pumped by the event loop for one connection."""
 
-    def __init__(self, send: Callable[[str], Awaitable[None]], trace: ServerTrace, session_id: str, limit: int) -> None:
-        self._send = send
+    def __init__(self, conn: SimConnection, trace: ServerTrace, session_id: str, limit: int,
+                 lateness: Lateness) -> None:
+        self._conn = conn
         self._trace = trace
         self._session_id = session_id
         self._limit = limit
-        self._lanes: dict[str, deque[Outgoing]] = {}
+        self._lateness = lateness
+        self._lanes: dict[str, _Lane] = {}
         self._pending = 0
-        self._wakeup = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._kicked = False
+        self._pumping = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_due: float = _BLOCKED
+        self._cause_ns: int | None = None  # while a sent frame's on_sent runs: that frame's intended time
+        self._batch: list[bytes] = []
         self.closed = False
+        conn.on_resume = self._kick
 
     def put(self, item: Outgoing) -> Outgoing:
         """Queue a frame without waiting; raises OutboxFull when the client has stopped reading."""
@@ -83,104 +129,197 @@ class Outbox:
             return item
         if self._pending >= self._limit:
             raise OutboxFull(f"{self._pending} frames waiting for a client that does not read")
-        lane = item.lane or item.response_id or INPUT_LANE
-        self._lanes.setdefault(lane, deque()).append(item)
+        # a frame queued by the bookkeeping of a sent frame was meant for the moment that frame was
+        item.queued_ns = _now() if self._cause_ns is None else self._cause_ns
+        name = item.lane or item.response_id or INPUT_LANE
+        lane = self._lanes.get(name)
+        if lane is None:
+            lane = self._lanes[name] = _Lane()
+        lane.items.append(item)
         self._pending += 1
-        self._wakeup.set()
+        if not self._kicked and not self._pumping:
+            self._kicked = True
+            self._loop.call_soon(self._pump)
         return item
 
     async def send(self, item: Outgoing) -> int:
         """Queue a frame and wait until it has been sent; returns its send time (perf_counter_ns)."""
-        item.done = asyncio.get_running_loop().create_future()
+        item.done = self._loop.create_future()
         self.put(item)
         return await item.done
 
     def drop(self, response_id: str) -> None:
         """Forget frames of a cancelled response that have not left yet."""
-        for item in self._lanes.get(response_id, ()):
-            item.dropped = True
-
-    def _resolve(self, item: Outgoing, dropped: bool = False) -> None:
-        if dropped:
-            item.dropped = True
-        if item.done is not None and not item.done.done():
-            item.done.set_result(item.sent_ns or time.perf_counter_ns())
-
-    def _next(self) -> tuple[float, Outgoing | None]:
-        """The lane head that is due first (dropped heads are discarded on the way)."""
-        best: tuple[float, Outgoing | None] = (_BLOCKED, None)
-        for name in list(self._lanes):
-            lane = self._lanes[name]
-            while lane and lane[0].dropped:
-                self._resolve(lane.popleft())
-                self._pending -= 1
-            if not lane:
-                del self._lanes[name]
-                continue
-            due = lane[0].due()
-            if best[1] is None or due < best[0]:
-                best = (due, lane[0])
-        return best
-
-    async def run(self) -> None:
-        """The writer loop; returns when `close()` is called or the socket fails."""
-        loop = asyncio.get_running_loop()
-        try:
-            while not self.closed:
-                due, item = self._next()
-                now = time.perf_counter_ns()
-                if item is None or due > now:
-                    self._wakeup.clear()
-                    timer = None if due == _BLOCKED else loop.call_later((due - now) / 1e9, self._wakeup.set)
-                    await self._wakeup.wait()
-                    if timer is not None:
-                        timer.cancel()
-                    continue
-                await self._deliver(item)
-                lane = self._lanes.get(item.lane or item.response_id or INPUT_LANE)
-                if lane and lane[0] is item:
-                    lane.popleft()
-                    self._pending -= 1
-                self._resolve(item)
-        finally:
-            self.closed = True
-            for lane in self._lanes.values():
-                for item in lane:
-                    self._resolve(item, dropped=True)
-            self._lanes.clear()
-
-    async def _deliver(self, item: Outgoing) -> None:
-        target = item.target_ns()
-        if item.action is not None:
-            item.sent_ns = time.perf_counter_ns()
-            self._record(item, target, None)
-            await item.action()
-            return
-        text = item.raw if item.raw is not None else json.dumps(item.event, separators=(",", ":"))
-        item.sent_ns = time.perf_counter_ns()
-        await self._send(text)
-        # the frame reached the socket between sent_ns and this: a wide gap (the process was
-        # preempted mid-send) says how uncertain this send time is as a truth
-        item.note["sent_after_ns"] = time.perf_counter_ns()
-        self._record(item, target, text)
-        if item.on_sent is not None:
-            item.on_sent()
-
-    def _record(self, item: Outgoing, target: int | None, text: str | None) -> None:
-        fields: dict[str, Any] = {"sent_ns": item.sent_ns}
-        if item.event is not None:
-            fields["type"] = item.event.get("type")
-            fields["event_id"] = item.event.get("event_id")
-        elif item.raw is not None:
-            fields["type"] = None
-        if item.response_id is not None:
-            fields["response_id"] = item.response_id
-        if item.stage is not None:
-            trigger = item.trigger.sent_ns if isinstance(item.trigger, Outgoing) else item.trigger
-            fields.update(stage=item.stage, trigger_ns=trigger, delay_ns=item.delay_ns, target_ns=target)
-        fields.update(item.note)
-        self._trace.record("send" if text is not None else "action", self._session_id, t_ns=item.sent_ns, **fields)
+        lane = self._lanes.get(response_id)
+        if lane is not None:
+            for item in lane.items:
+                item.dropped = True
 
     def close(self) -> None:
+        if self.closed:
+            return
         self.closed = True
-        self._wakeup.set()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for lane in self._lanes.values():
+            for item in lane.items:
+                self._resolve(item, dropped=True)
+        self._lanes.clear()
+        self._pending = 0
+
+    # ---- internals
+    def _kick(self) -> None:
+        if not self._kicked and not self._pumping and not self.closed:
+            self._kicked = True
+            self._loop.call_soon(self._pump)
+
+    @staticmethod
+    def _resolve(item: Outgoing, dropped: bool = False) -> None:
+        if dropped:
+            item.dropped = True
+        if item.dropped:
+            item.on_sent = None  # never runs: let it go now
+        done = item.done
+        if done is not None and not done.done():
+            done.set_result(item.sent_ns or _now())
+
+    def _next(self) -> tuple[float, _Lane | None, Outgoing | None]:
+        """The lane head that is due first (dropped heads are discarded on the way)."""
+        best_due, best_lane, best = _BLOCKED, None, None
+        lanes = self._lanes
+        for name in list(lanes):
+            lane = lanes[name]
+            items = lane.items
+            while items and items[0].dropped:
+                self._resolve(items.popleft())
+                self._pending -= 1
+            if not items:
+                del lanes[name]
+                continue
+            due = items[0].due()
+            if best is None or due < best_due:
+                best_due, best_lane, best = due, lane, items[0]
+        return best_due, best_lane, best
+
+    def _pump(self) -> None:
+        self._kicked = False
+        if self.closed:
+            return
+        self._pumping = True
+        conn = self._conn
+        batch = self._batch = []
+        try:
+            while not self.closed:
+                due, lane, item = self._next()
+                if item is None or lane is None:
+                    break
+                now = _now()
+                if due > now:
+                    self._arm(due, now)
+                    break
+                if item.action is not None:
+                    self._flush()
+                    self._deliver(item, lane, now, None)
+                    asyncio.ensure_future(item.action())
+                    continue
+                if conn.paused:
+                    break  # the transport is full; resume_writing pumps again
+                if not conn.open:  # the connection is closing or gone: nothing more leaves (nor is recorded)
+                    self.close()
+                    break
+                payload = item.payload
+                if payload is None:
+                    payload = dumps(item.event) if item.raw is None else item.raw.encode("utf-8", "surrogatepass")
+                self._deliver(item, lane, _now(), payload)
+        finally:
+            self._pumping = False
+            if batch:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Write the frames stamped in this pump so far (microseconds after their stamps): one write
+        for a delta and the transcript piece its bookkeeping queued, for the closing events, ..."""
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self._conn.write_texts(batch)  # (nothing, once the connection is closing)
+
+    def _arm(self, due: float, now: int) -> None:
+        timer = self._timer
+        if timer is not None:
+            if self._timer_due == due:
+                return
+            timer.cancel()
+        self._timer_due = due
+        # whole milliseconds, rounded up: epoll waits in ms anyway, and uvloop's timers round to the
+        # nearest ms (a wait rounded down would wake early and spin)
+        self._timer = self._loop.call_later(-(-(due - now) // 1_000_000) / 1000.0, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._timer_due = _BLOCKED
+        if not self._kicked:
+            self._kicked = True
+            self._pump()
+
+    def _deliver(self, item: Outgoing, lane: _Lane, now: int, payload: bytes | None) -> None:
+        """Stamp, measure and record the frame, take it off its lane, then run its bookkeeping.
+
+        Intended: the deadline (or the moment it was queued), and never before the frame ahead of it in
+        its lane was intended; so a late frame makes the frames queued behind it, due with it, late too.
+        Time the transport spent paused by a client that did not read is the client's, not ours.
+        """
+        target = item.target_ns()
+        intended = target if target is not None else item.queued_ns
+        if lane.last_intended_ns > intended:
+            intended = lane.last_intended_ns
+        lane.last_intended_ns = intended
+        late = now - intended
+        conn = self._conn
+        blocked = 0
+        if conn.resumed_ns > intended:
+            blocked = conn.resumed_ns - max(intended, conn.paused_ns)
+            late -= blocked
+        item.sent_ns = now
+        item.late_ns = late
+        self._lateness.add_send(late)
+        self._record(item, target, payload is not None, blocked)
+        if payload is not None:  # stamped, recorded, then written (at the end of this pump): a record never trails its frame
+            self._batch.append(payload)
+        lane.items.popleft()
+        self._pending -= 1
+        if item.done is not None:
+            self._resolve(item)
+        on_sent, item.on_sent = item.on_sent, None  # run once; a frame never keeps its step (no cycle for the GC)
+        if on_sent is not None and payload is not None:
+            self._cause_ns = intended
+            try:
+                on_sent()
+            finally:
+                self._cause_ns = None
+
+    def _record(self, item: Outgoing, target: int | None, is_frame: bool, blocked_ns: int = 0) -> None:
+        entry: dict[str, Any] = {"rec": "send" if is_frame else "action", "session": self._session_id,
+                                 "t_ns": item.sent_ns, "sent_ns": item.sent_ns, "late_ns": item.late_ns}
+        event = item.event
+        if event is not None:
+            entry["type"] = event.get("type")
+            entry["event_id"] = event.get("event_id")
+        elif item.payload is not None:
+            entry["type"] = item.kind
+            entry["event_id"] = item.eid
+        elif item.raw is not None:
+            entry["type"] = None
+        if item.response_id is not None:
+            entry["response_id"] = item.response_id
+        if item.stage is not None:
+            trigger = item.trigger
+            entry["stage"] = item.stage
+            entry["trigger_ns"] = trigger.sent_ns if isinstance(trigger, Outgoing) else trigger
+            entry["delay_ns"] = item.delay_ns
+            entry["target_ns"] = target
+        if blocked_ns:
+            entry["blocked_ns"] = blocked_ns  # the client was not reading (transport paused)
+        if item.note:
+            entry.update(item.note)
+        self._trace.add(entry)

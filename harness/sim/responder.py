@@ -6,15 +6,21 @@ argument deltas); the first is due `first_audio` after `response.created` was se
 one `delta_gap` after the previous (or `rtf` x its audio duration while `slow_audio` is active).
 A fault fires just before delta number `after_deltas` (clamped to the last delta).
 Cancellation (client cancel, barge-in, false VAD) is driven by the session through `closing_events`.
+
+A response is a chain of steps, not a task: each delta is built when the one before it has been
+sent (its `on_sent`), so the latency draws come in the order the stages happen and a cancel (which
+drops the response's queued frames) leaves nothing to run. Audio deltas carry base64 that the
+voice encoded once per format and chunk.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import math
+
+import orjson
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -85,9 +91,15 @@ class ResponseRun:
         self.text_sent = ""
         self.deltas_sent = 0
         self.finished = False  # response.done queued
-        self.task: asyncio.Task[None] | None = None
+        self.stopped = False  # no further step runs
         self.created: Outgoing | None = None
         self.first_delay_ns = 0
+        self._chunks: list[tuple[int, int]] = []  # (start byte, length) of each delta's audio
+        self._texts: list[str] = []
+        self._full_text = ""
+        self._index = 0
+        self._slow_rtf: float | None = None
+        self._extra_ns = 0
 
     # ---- rendering
     def response_object(self, status: str, details: dict[str, Any] | None, with_usage: bool) -> dict[str, Any]:
@@ -131,35 +143,34 @@ class ResponseRun:
                         response_id=self.id)
 
     def _emit(self, kind: Kind, **fields: Any) -> Outgoing:
-        """Queue an event that is due at once; only delayed events are awaited (fewer loop turns)."""
+        """Queue an event that is due once the frames before it in the response's lane have gone."""
         return self.s.outbox.put(self._out(kind, **fields))
 
     def _ids(self) -> dict[str, Any]:
         assert self.item is not None
         return {"response_id": self.id, "item_id": self.item.id, "output_index": len(self.output) - 1}
 
-    # ---- the run
+    # ---- the run: each step is queued when the frame before it has been sent (its on_sent), so
+    # there is no task and no wait per delta; a cancel drops what is queued and nothing follows
     def start(self) -> None:
-        self.task = asyncio.create_task(self._run(), name=f"response {self.id}")
+        self._guard(self._begin)
 
-    async def _run(self) -> None:
+    def stop(self) -> None:
+        """No further step runs (cancel, barge-in, the session ending)."""
+        self.stopped = True
+
+    def _guard(self, step: Any, *args: Any) -> None:
+        """Run one step; a bug ends this response (failed), a client that does not read ends the socket."""
+        if self.stopped:
+            return
         try:
-            self.created = self._out(K.RESPONSE_CREATED, stage="response_start", trigger=self.trigger,
-                                     response=self.response_object("in_progress", None, False))
-            self.created.note["after"] = self.stage_trigger
-            await self.s.outbox.send(self.created)
-            self._emit(K.RATE_LIMITS_UPDATED, rate_limits=RATE_LIMITS)
-            # output appears when generation produces it: the item and part events share the first delta's deadline
-            self.first_delay_ns = self.s.latency.delay_ns("first_audio")
-            if isinstance(self.answer, ToolCall):
-                await self._stream_tool_call(self.answer)
-            else:
-                await self._stream_message(self.answer)
-        except asyncio.CancelledError:
-            pass  # the session closes what was open (cancel) or the socket is gone
+            step(*args)
         except OutboxFull:
-            await self.s.close_socket(1008, "client is not reading its events")
+            self.stopped = True
+            self.s.outbox.close()
+            asyncio.ensure_future(self.s.ws.close(1008, "client is not reading its events"))
         except Exception as exc:  # noqa: BLE001 - a bug here must end this response, not the server
+            self.stopped = True
             log.exception("harness sim: response %s failed", self.id)
             self.s.trace.record("internal_error", self.s.session_id, response_id=self.id, error=repr(exc))
             if not self.finished and not self.s.outbox.closed:
@@ -168,144 +179,192 @@ class ResponseRun:
                 for out in self.closing_events("failed", details, None, None):
                     self.s.outbox.put(out)
 
-    async def _open_item(self, item: Item) -> None:
-        await self.s.outbox.send(self._out(K.OUTPUT_ITEM_ADDED, None, self.created, self.first_delay_ns,
-                                           response_id=self.id, output_index=len(self.output),
-                                           item=render(item, self.s.dialect)))
+    def _then(self, out: Outgoing, step: Any, *args: Any) -> Outgoing:
+        """`step(*args)` runs once `out` has been sent."""
+        out.on_sent = lambda: self._guard(step, *args)
+        return out
+
+    def _begin(self) -> None:
+        self.created = self._out(K.RESPONSE_CREATED, stage="response_start", trigger=self.trigger,
+                                 response=self.response_object("in_progress", None, False))
+        self.created.note["after"] = self.stage_trigger
+        # output appears when generation produces it: the item and part events share the first delta's deadline
+        self.first_delay_ns = self.s.latency.delay_ns("first_audio")
+        self.s.outbox.put(self.created)
+        self._emit(K.RATE_LIMITS_UPDATED, rate_limits=RATE_LIMITS)
+        if isinstance(self.answer, ToolCall):
+            item = Item(self.s.ids.item(), "function_call", status="in_progress", call_id=self.s.ids.call(),
+                        name=self.answer.name, arguments="")
+        else:
+            part_type = "audio" if self.settings.audio else "text"
+            item = Item(self.s.ids.item(), "message", role="assistant", status="in_progress",
+                        parts=[{"type": part_type, "transcript": ""} if self.settings.audio
+                               else {"type": "text", "text": ""}])
+        added = self._out(K.OUTPUT_ITEM_ADDED, None, self.created, self.first_delay_ns, response_id=self.id,
+                          output_index=len(self.output), item=render(item, self.s.dialect))
+        self.s.outbox.put(self._then(added, self._item_opened, item))
+
+    def _item_opened(self, item: Item) -> None:
         # from here on the client knows the item (a cancel closes it)
         self.output.append(item)
         self.item = item
         previous = None
         if self.settings.in_conversation:
             previous = self.s.conversation.add(item)
-        if self.settings.in_conversation:
             self._emit(K.ITEM_ADDED, previous_item_id=previous, item=render(item, self.s.dialect))
+        if isinstance(self.answer, ToolCall):
+            self._plan_tool_call(self.answer)
+        else:
+            self._plan_message(self.answer, item)
+            if self.settings.audio:
+                self._templates()
+        self.stream_open = True
+        self._step(None)
 
-    async def _stream_message(self, answer: SpokenAnswer) -> None:
+    def _templates(self) -> None:
+        """Audio and transcript deltas as byte templates: the same JSON `dumps` gives for their
+        objects (ids are alphanumeric; a transcript piece is JSON-encoded), without building them."""
+        ids = self._ids()
+        tail = (f'","response_id":"{ids["response_id"]}","item_id":"{ids["item_id"]}",'
+                f'"output_index":{ids["output_index"]},"content_index":0,"delta":').encode()
+        self._audio_name = self.s.wire_name(K.OUTPUT_AUDIO_DELTA)
+        self._transcript_name = self.s.wire_name(K.OUTPUT_TRANSCRIPT_DELTA)
+        self._audio_head = b'{"type":"' + self._audio_name.encode() + b'","event_id":"'
+        self._transcript_head = b'{"type":"' + self._transcript_name.encode() + b'","event_id":"'
+        self._tail = tail
+
+    def _plan_message(self, answer: SpokenAnswer, item: Item) -> None:
         st = self.settings
-        part_type = "audio" if st.audio else "text"
-        item = Item(self.s.ids.item(), "message", role="assistant", status="in_progress",
-                    parts=[{"type": part_type, "transcript": ""} if st.audio else {"type": "text", "text": ""}])
-        await self._open_item(item)
         item.parts = []  # content is announced by content_part.added
-        part = {"type": part_type, "transcript": ""} if st.audio else {"type": "text", "text": ""}
+        part = {"type": "audio", "transcript": ""} if st.audio else {"type": "text", "text": ""}
         self._emit(K.CONTENT_PART_ADDED, **self._ids(), content_index=0, part=dict(part))
         item.parts = [part]
         self.part_open = True
         if st.audio:
             fmt = st.output_format
-            audio = self.s.voice.audio(fmt, answer.audio_ms, answer.clip)
+            total = int(answer.audio_ms * fmt.rate_hz / 1000) * fmt.bytes_per_sample
             step = int(self.s.cfg.delta_ms * fmt.rate_hz / 1000) * fmt.bytes_per_sample
-            chunks = [audio[i:i + step] for i in range(0, len(audio), step)] or [b""]
+            self._chunks = [(i, min(step, total - i)) for i in range(0, total, step)] or [(0, 0)]
         else:
-            chunks = [b""] * max(1, math.ceil(answer.audio_ms / self.s.cfg.delta_ms))
-        texts = _split_text(answer.text, len(chunks))
-        self.stream_open = True
-        await self._stream(chunks, texts, answer.text)
+            self._chunks = [(0, 0)] * max(1, math.ceil(answer.audio_ms / self.s.cfg.delta_ms))
+        self._texts = _split_text(answer.text, len(self._chunks))
+        self._full_text = answer.text
 
-    async def _stream_tool_call(self, call: ToolCall) -> None:
-        item = Item(self.s.ids.item(), "function_call", status="in_progress", call_id=self.s.ids.call(),
-                    name=call.name, arguments="")
-        await self._open_item(item)
+    def _plan_tool_call(self, call: ToolCall) -> None:
         pieces = max(1, min(4, math.ceil(len(call.arguments) / 16)))
         size = math.ceil(len(call.arguments) / pieces) or 1
-        texts = [call.arguments[i:i + size] for i in range(0, len(call.arguments), size)] or [""]
-        self.stream_open = True
-        await self._stream([b""] * len(texts), texts, call.arguments)
+        self._texts = [call.arguments[i:i + size] for i in range(0, len(call.arguments), size)] or [""]
+        self._chunks = [(0, 0)] * len(self._texts)
+        self._full_text = call.arguments
 
-    async def _stream(self, chunks: list[bytes], texts: list[str], full_text: str) -> None:
-        fire_at = [(f, min(f.after_deltas, len(chunks) - 1)) for f in self.faults]
-        slow_rtf: float | None = None
-        extra_ns = 0
-        previous: Outgoing | None = None
-        for index, (chunk, text) in enumerate(zip(chunks, texts)):
-            for fault in [f for f, at in fire_at if at == index]:
-                outcome = await self._fire(fault, full_text)
-                if outcome == "stop":
-                    return
-                if outcome == "slow":
-                    slow_rtf = fault.number("rtf")
-                if outcome == "stall":
-                    extra_ns += int(fault.number("ms") * 1e6)
-            previous = await self._send_delta(chunk, text, previous, slow_rtf, extra_ns)
-            extra_ns = 0
-        await self.close_open("completed", None, full_text)
+    def _step(self, previous: Outgoing | None) -> None:
+        """Fire the faults due before delta `self._index`, then queue that delta (or finish)."""
+        index = self._index
+        if index >= len(self._chunks):
+            self.close_open("completed", None, self._full_text)
+            return
+        last = len(self._chunks) - 1
+        for fault in self.faults:
+            if min(fault.after_deltas, last) != index:
+                continue
+            outcome = self._fire(fault, self._full_text)
+            if outcome == "stop":
+                return
+            if outcome == "slow":
+                self._slow_rtf = fault.number("rtf")
+            if outcome == "stall":
+                self._extra_ns += int(fault.number("ms") * 1e6)
+        self._send_delta(index, previous)
 
-    async def _send_delta(self, chunk: bytes, text: str, previous: Outgoing | None,
-                          slow_rtf: float | None, extra_ns: int) -> Outgoing:
+    def _send_delta(self, index: int, previous: Outgoing | None) -> None:
         assert self.item is not None and self.created is not None
+        start, length = self._chunks[index]
+        text = self._texts[index]
         stage, trigger = ("first_audio", self.created) if previous is None else ("delta_gap", previous)
         delay = self.first_delay_ns if previous is None else None
         item, fmt = self.item, self.settings.output_format
-        if self.item.type == "function_call":
+        chunk_ms = fmt.duration_ms(length) if length else 0.0
+        if item.type == "function_call":
             out = self._out(K.FUNCTION_CALL_ARGUMENTS_DELTA, stage, trigger, delay, **self._ids(),
                             call_id=item.call_id, delta=text)
         elif self.settings.audio:
-            out = self._out(K.OUTPUT_AUDIO_DELTA, stage, trigger, delay, **self._ids(), content_index=0,
-                            delta=base64.b64encode(chunk).decode("ascii"))
-            out.note["audio_ms"] = fmt.duration_ms(len(chunk))
+            answer = self.answer
+            assert isinstance(answer, SpokenAnswer)
+            eid = self.s.ids.event()
+            payload = b"".join((self._audio_head, eid.encode(), self._tail, b'"',
+                                self.s.voice.delta_base64(fmt, answer.clip, start, length), b'"}'))
+            out = Outgoing(payload=payload, kind=self._audio_name, eid=eid, stage=stage, trigger=trigger,
+                           delay_ns=delay if delay is not None else self.s.latency.delay_ns(stage),
+                           response_id=self.id, note={"audio_ms": chunk_ms})
         else:
             out = self._out(K.OUTPUT_TEXT_DELTA, stage, trigger, delay, **self._ids(), content_index=0, delta=text)
+        slow_rtf, extra_ns = self._slow_rtf, self._extra_ns
         if slow_rtf is not None and previous is not None:
-            out.delay_ns = int(slow_rtf * fmt.duration_ms(len(chunk)) * 1e6)
+            out.delay_ns = int(slow_rtf * chunk_ms * 1e6)
             out.note["slow_audio_rtf"] = slow_rtf
         out.delay_ns += extra_ns
         if extra_ns:
             out.note["stall_ns"] = extra_ns
+        self._extra_ns = 0
+        self.s.outbox.put(self._then(out, self._delta_sent, out, text, chunk_ms))
 
-        def sent() -> None:
-            self.deltas_sent += 1
-            item.audio_ms += fmt.duration_ms(len(chunk)) if chunk else 0.0
-            if item.type == "function_call":
-                item.arguments = (item.arguments or "") + text
-            elif not self.settings.audio:
-                self.text_sent += text
-        out.on_sent = sent
-        await self.s.outbox.send(out)
-        if self.settings.audio and item.type == "message":
-            transcript = self._emit(K.OUTPUT_TRANSCRIPT_DELTA, **self._ids(), content_index=0, delta=text)
+    def _delta_sent(self, out: Outgoing, text: str, chunk_ms: float) -> None:
+        item = self.item
+        assert item is not None
+        self.deltas_sent += 1
+        item.audio_ms += chunk_ms
+        if item.type == "function_call":
+            item.arguments = (item.arguments or "") + text
+        elif not self.settings.audio:
+            self.text_sent += text
+        else:
+            eid = self.s.ids.event()
+            transcript = Outgoing(payload=b"".join((self._transcript_head, eid.encode(), self._tail, _json_text(text),
+                                                    b"}")), kind=self._transcript_name, eid=eid, response_id=self.id)
             transcript.on_sent = lambda: setattr(self, "text_sent", self.text_sent + text)
-        return out
+            self.s.outbox.put(transcript)
+        self._index += 1
+        self._step(out)
 
-    async def _fire(self, fault: Fault, full_text: str) -> str:
+    def _fire(self, fault: Fault, full_text: str) -> str:
         """Apply one fault; returns "stop" (the response ends here), "slow", "stall" or "go"."""
         self.s.trace.record("fault", self.s.session_id, kind=fault.kind, response_id=self.id,
                             after_deltas=self.deltas_sent, params=dict(fault.params))
         kind = fault.kind
         if kind == "drop_socket":
-            await self.s.outbox.send(Outgoing(action=self.s.abort_socket, response_id=self.id, note={"fault": kind}))
+            self.s.outbox.put(Outgoing(action=self.s.abort_socket, response_id=self.id, note={"fault": kind}))
             return "stop"
         if kind == "close":
             code = int(fault.number("code"))
-            await self.s.outbox.send(Outgoing(action=lambda: self.s.close_socket(code), response_id=self.id,
+            self.s.outbox.put(Outgoing(action=lambda: self.s.close_socket(code), response_id=self.id,
                                               note={"fault": kind, "code": code}))
             return "stop"
         if kind == "malformed_json":
-            await self.s.outbox.send(Outgoing(raw='{"type": "response.output_audio.delta", "delta": "AAAA',
+            self.s.outbox.put(Outgoing(raw='{"type": "response.output_audio.delta", "delta": "AAAA',
                                               response_id=self.id, note={"fault": kind}))
             return "go"
         if kind == "unknown_event":
             # a future or vendor event: a caller must record it and carry on
-            await self.s.outbox.send(Outgoing(raw=json.dumps({"type": "response.vendor_extension.delta",
+            self.s.outbox.put(Outgoing(raw=json.dumps({"type": "response.vendor_extension.delta",
                                                               "event_id": f"event_x{self.deltas_sent}",
                                                               "response_id": self.id, "delta": {"note": "x"}}),
                                               response_id=self.id, note={"fault": kind}))
             return "go"
         if kind in ("error_event", "failed"):
-            await self.s.outbox.send(Outgoing(event=self.s.error_event(
+            self.s.outbox.put(Outgoing(event=self.s.error_event(
                 SERVER_ERROR, fault.text("code"), error_message("server_error"), None, None),
                 response_id=self.id, note={"fault": kind}))
             if kind == "error_event":
                 return "go"
             details = {"type": "failed", "error": {"type": "server_error", "code": fault.text("code")}}
-            await self.close_open("failed", details, None)
+            self.close_open("failed", details, None)
             return "stop"
         if kind == "incomplete":
             details = {"type": "incomplete", "reason": fault.text("reason")}
-            await self.close_open("incomplete", details, None)
+            self.close_open("incomplete", details, None)
             return "stop"
         if kind == "cut_audio":
-            await self.close_open("completed", None, full_text)
+            self.close_open("completed", None, full_text)
             return "stop"
         if kind == "false_vad":
             self.s.false_vad_trigger()
@@ -358,11 +417,17 @@ class ResponseRun:
         self.s.response_finished(self)
         return outs
 
-    async def close_open(self, status: str, details: dict[str, Any] | None,
-                         final_text: str | None) -> None:
+    def close_open(self, status: str, details: dict[str, Any] | None, final_text: str | None) -> None:
         """Finish the response from inside its own task (normal end, incomplete, failed, cut short)."""
         for out in self.closing_events(status, details, final_text, None):
             self.s.outbox.put(out)
+
+
+def _json_text(text: str) -> bytes:
+    try:
+        return orjson.dumps(text)
+    except orjson.JSONEncodeError:  # a lone surrogate: json escapes it, as `dumps` does
+        return json.dumps(text).encode("ascii")
 
 
 def tool_output_text(output: str) -> str:

@@ -10,23 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import logging
+import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
+from websockets.http11 import Request
 
 from harness.protocol import Dialect
 from harness.protocol.server_errors import SERVER_ERROR, error_message
 from harness.sim.answers import Recognizer
-from harness.sim.config import SimConfig
+from harness.sim.config import SimConfig, SimConfigError
+from harness.sim.connection import BETA_SUBPROTOCOL, KEY_SUBPROTOCOL_PREFIX, SimConnection
+from harness.sim.lateness import PROBE_INTERVAL_S, Lateness
 from harness.sim.outbox import ERROR_LANE, OutboxFull, Outgoing
 from harness.sim.server_trace import ServerTrace
 from harness.sim.session import Session
@@ -34,33 +37,35 @@ from harness.sim.voice import AnswerVoice
 
 log = logging.getLogger("harness.sim")
 
-BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
-KEY_SUBPROTOCOL_PREFIX = "openai-insecure-api-key."
 DEFAULT_MODEL = "gpt-realtime"
 AUTH_CLOSE_CODE = 1008
+LATENESS_RECORD_NS = 5_000_000_000  # how often the cumulative lateness summary is written to the trace
+PROBE_INTERVAL_NS = int(PROBE_INTERVAL_S * 1e9)
+GC_RECORD_NS = 5_000_000  # garbage collections at least this long get a `gc` record
 
 
 @dataclass
 class ServerContext:
-    """What every session of one server shares."""
+    """What every session of one server process shares."""
 
     cfg: SimConfig
     trace: ServerTrace
     voice: AnswerVoice
     recognizer: Recognizer
     expected_key: str | None
-    counter: Iterator[int] = field(default_factory=itertools.count)
+    lateness: Lateness = field(default_factory=Lateness)
+    next_index: Callable[[], int] = field(default_factory=lambda: itertools.count().__next__)
     sessions: set[Session] = field(default_factory=set)
-
-
-def _dialect(request: Request, offered: Sequence[str]) -> Dialect:
-    beta_header = "realtime=v1" in request.headers.get("OpenAI-Beta", "").replace(" ", "")
-    return Dialect.BETA if beta_header or BETA_SUBPROTOCOL in offered else Dialect.GA
 
 
 def _offered(request: Request) -> list[str]:
     values = request.headers.get_all("Sec-WebSocket-Protocol")
     return [p.strip() for v in values for p in v.split(",") if p.strip()]
+
+
+def _dialect(request: Request, offered: Sequence[str]) -> Dialect:
+    beta_header = "realtime=v1" in request.headers.get("OpenAI-Beta", "").replace(" ", "")
+    return Dialect.BETA if beta_header or BETA_SUBPROTOCOL in offered else Dialect.GA
 
 
 def _presented_key(headers: Headers, offered: Sequence[str]) -> str | None:
@@ -75,119 +80,200 @@ def _presented_key(headers: Headers, offered: Sequence[str]) -> str | None:
     return None
 
 
-def _select_subprotocol(connection: ServerConnection, offered: Sequence[str]) -> str | None:
-    for choice in ("realtime", BETA_SUBPROTOCOL):
-        if choice in offered:
-            return choice
-    usable = [p for p in offered if not p.startswith(KEY_SUBPROTOCOL_PREFIX)]
-    return usable[0] if usable else None
-
-
-def _process_request(connection: ServerConnection, request: Request) -> Response | None:
-    path = urlsplit(request.path).path.rstrip("/")
-    if not path.endswith("/realtime"):
-        return connection.respond(404, "Not found: the Realtime endpoint is /v1/realtime\n")
-    return None
-
-
 class SimServer:
-    """The simulator as an asyncio server: `await start(host, port)`, then `url`, then `await stop()`."""
+    """The simulator as an asyncio server: `await start(host, port)`, then `url`, then `await stop()`.
 
-    def __init__(self, cfg: SimConfig | None = None, trace: ServerTrace | None = None) -> None:
+    `worker` names this process among several serving one port (`harness sim --processes N`);
+    `next_index` then hands out session numbers shared by all of them, so the seeded draws of the
+    N-th session are the same whichever process serves it.
+    """
+
+    def __init__(self, cfg: SimConfig | None = None, trace: ServerTrace | None = None, worker: int | None = None,
+                 next_index: Callable[[], int] | None = None) -> None:
         self.cfg = cfg or SimConfig()
-        self.trace = trace or ServerTrace(self.cfg.trace_file, keep_in_memory=self.cfg.trace_in_memory)
-        self._server: Server | None = None
+        self.trace = trace or ServerTrace(self.cfg.trace_file, keep_in_memory=self.cfg.trace_in_memory,
+                                          live=self.cfg.trace_live)
+        self.worker = worker
+        self._next_index = next_index
+        self._server: asyncio.Server | None = None
         self.url: str | None = None
         self._ctx: ServerContext | None = None
+        self.connections: set[SimConnection] = set()
+        self.serving = False
+        self._probe: asyncio.TimerHandle | None = None
+        self._probe_due = 0
+        self._lateness_at = 0
+        self._gc_started = 0
+
+    @property
+    def lateness(self) -> Lateness:
+        assert self._ctx is not None
+        return self._ctx.lateness
 
     def prepare(self) -> None:
         """Load corpora and render answer audio (seconds at most); done before accepting connections."""
+        if self._ctx is not None:
+            return
         recognizer = Recognizer(self.cfg.corpus if isinstance(self.cfg.corpus, tuple) else None)
         voice = AnswerVoice(recognizer.utterances if self.cfg.voice == "corpus" else None)
-        voice.prepare()
-        self._ctx = ServerContext(self.cfg, self.trace, voice, recognizer, self.cfg.expected_key())
+        voice.prepare(delta_ms=self.cfg.delta_ms)
+        self.adopt((voice, recognizer))
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+    @property
+    def prepared(self) -> tuple[AnswerVoice, Recognizer]:
+        """What `prepare` built, for another server of the same settings (a forked worker) to `adopt`."""
+        self.prepare()
+        assert self._ctx is not None
+        return self._ctx.voice, self._ctx.recognizer
+
+    def adopt(self, prepared: tuple[AnswerVoice, Recognizer]) -> None:
+        voice, recognizer = prepared
+        self._ctx = ServerContext(self.cfg, self.trace, voice, recognizer, self.cfg.expected_key())
+        if self._next_index is not None:
+            self._ctx.next_index = self._next_index
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0, sock: socket.socket | None = None) -> str:
         if self._ctx is None:
             self.prepare()
-        self._server = await serve(
-            self._handle, host, port, process_request=_process_request, select_subprotocol=_select_subprotocol,
-            compression=None, max_size=self.cfg.max_message_bytes, ping_interval=None, close_timeout=2,
-            server_header="harness-sim",
-        )
+        loop = asyncio.get_running_loop()
+        if sock is not None:
+            self._server = await loop.create_server(lambda: SimConnection(self), sock=sock, backlog=1024)
+        else:
+            self._server = await loop.create_server(lambda: SimConnection(self), host, port, backlog=1024)
+        self.serving = True
         bound = self._server.sockets[0].getsockname()
         shown_host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
         self.url = f"ws://{shown_host}:{bound[1]}/v1/realtime"
-        self.trace.record("listen", None, url=self.url, seed=self.cfg.seed,
-                          latency=self.cfg.latency_model.describe(), faults=self.cfg.fault_plan.describe())
+        extra = {} if self.worker is None else {"worker": self.worker}
+        self.trace.record("listen", None, url=self.url, seed=self.cfg.seed, **extra,
+                          latency=self.cfg.latency_model.describe(), faults=self.cfg.fault_plan.describe(),
+                          settings=self.cfg.describe())
+        self._probe_due = time.perf_counter_ns() + PROBE_INTERVAL_NS
+        self._lateness_at = self._probe_due + LATENESS_RECORD_NS
+        self._probe = loop.call_later(PROBE_INTERVAL_S, self._tick)
+        if self.cfg.starve_ms:
+            _start_starving(self.cfg.starve_ms, self.trace)
+        gc.callbacks.append(self._gc_watch)
         return self.url
 
+    def _gc_watch(self, phase: str, info: dict[str, Any]) -> None:
+        """A collection that holds the interpreter for long stalls every session: say so in the trace."""
+        if phase == "start":
+            self._gc_started = time.perf_counter_ns()
+        elif self._gc_started:
+            took = time.perf_counter_ns() - self._gc_started
+            if took >= GC_RECORD_NS:
+                self.trace.record("gc", None, generation=info.get("generation"), ms=round(took / 1e6, 1),
+                                  collected=info.get("collected"))
+
     async def stop(self) -> None:
+        self.serving = False
+        if self._gc_watch in gc.callbacks:
+            gc.callbacks.remove(self._gc_watch)
+        if self._probe is not None:
+            self._probe.cancel()
+            self._probe = None
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
+            live = list(self.connections)
+            if live:
+                await asyncio.wait([asyncio.ensure_future(conn.close(1001, "")) for conn in live], timeout=5)
+                for conn in list(self.connections):
+                    conn.abort()
+                await asyncio.sleep(0)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
             self._server = None
+        if self._ctx is not None:
+            self.record_lateness()
         self.trace.flush()
 
-    async def _handle(self, ws: ServerConnection) -> None:
+    def record_lateness(self) -> dict[str, Any]:
+        """Write the cumulative lateness summary to the trace (a `lateness` record) and return it."""
+        assert self._ctx is not None
+        summary = self._ctx.lateness.summary()
+        extra = {} if self.worker is None else {"worker": self.worker}
+        self.trace.record("lateness", None, **extra, **summary)
+        return summary
+
+    def _tick(self) -> None:
+        """The loop's timer probe (see lateness.py), and now and then the lateness summary.
+
+        Measured on perf_counter_ns, not loop.time() (uvloop's is the iteration's cached milliseconds)."""
+        now = time.perf_counter_ns()
+        assert self._ctx is not None
+        self._ctx.lateness.add("timer", now - self._probe_due)
+        if now >= self._lateness_at:
+            self._lateness_at = now + LATENESS_RECORD_NS
+            self.record_lateness()
+        self._probe_due = max(self._probe_due + PROBE_INTERVAL_NS, now)
+        wait_ms = -(-(self._probe_due - now) // 1_000_000)  # whole ms, rounded up (see Outbox._arm)
+        self._probe = asyncio.get_running_loop().call_later(wait_ms / 1000.0, self._tick)
+
+    # ---- called by SimConnection
+    def session_opened(self, conn: SimConnection) -> None:
         ctx = self._ctx
-        assert ctx is not None and ws.request is not None
-        offered = _offered(ws.request)
-        dialect = _dialect(ws.request, offered)
-        query = parse_qs(urlsplit(ws.request.path).query)
+        assert ctx is not None and conn.request is not None
+        offered = _offered(conn.request)
+        dialect = _dialect(conn.request, offered)
+        query = parse_qs(urlsplit(conn.request.path).query)
         model = (query.get("model") or query.get("deployment") or [DEFAULT_MODEL])[0]
-        session = Session(ctx, ws, dialect, next(ctx.counter), model)
+        session = Session(ctx, conn, dialect, ctx.next_index(), model)
+        conn.session = session
         ctx.sessions.add(session)
-        started = time.perf_counter()
-        peer = "%s:%s" % tuple(ws.remote_address[:2]) if ws.remote_address else "?"
+        session.started_s = time.perf_counter()
+        peer = "%s:%s" % tuple(conn.remote_address[:2]) if conn.remote_address else "?"
+        session.peer = peer
+        extra = {} if self.worker is None else {"worker": self.worker}
         self.trace.record("connect", session.session_id, index=session.index, dialect=dialect.value, model=model,
-                          peer=peer)
-        writer = asyncio.create_task(session.outbox.run(), name=f"writer {session.session_id}")
-        close_code: int | None = None
+                          peer=peer, **extra)
         try:
             if self._refuse_key(session, offered) or self._refuse_beta(session):
-                await writer
                 return
             session.open()
-            expiry = asyncio.get_running_loop().call_later(session.max_duration_s, self._expire, session)
-            try:
-                await self._receive(session, ws)
-            finally:
-                expiry.cancel()
+            session.expiry = asyncio.get_running_loop().call_later(session.max_duration_s, self._expire, session)
         except OutboxFull as exc:
-            self.trace.record("overflow", session.session_id, message=str(exc))
-            await ws.close(1008, "client is not reading its events")
-        finally:
-            session.shutdown()
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                await writer
-            ctx.sessions.discard(session)
-            close_code = ws.close_code
-            self.trace.record("close", session.session_id, code=close_code, reason=ws.close_reason,
-                              responses=session.responses_started)
-            log.info("harness sim: %s %s %s %s, %.1f s, %d responses, close %s", session.session_id, dialect.value,
-                     model, peer, time.perf_counter() - started, session.responses_started, close_code)
+            self._overflow(session, exc)
 
-    async def _receive(self, session: Session, ws: ServerConnection) -> None:
+    def deliver(self, conn: SimConnection, data: bytes | None, size: int, t_ns: int) -> None:
+        """One complete client text message as UTF-8 bytes (None: a binary one of `size` bytes), arrived at `t_ns`."""
+        session = conn.session
+        if session is None or session.outbox.closed:
+            return
         try:
-            async for message in ws:
-                t_ns = time.perf_counter_ns()
-                if session.outbox.closed:
-                    break
-                try:
-                    if isinstance(message, str):
-                        session.handle_text(message, t_ns)
-                    else:
-                        session.handle_binary(len(message))
-                except OutboxFull:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - one bad event must not end the server
-                    log.exception("harness sim: internal error in %s", session.session_id)
-                    self.trace.record("internal_error", session.session_id, error=repr(exc))
-                    session.send_error(None, error_message("server_error"), type_=SERVER_ERROR)
-        except ConnectionClosed:
-            pass
+            if data is not None:
+                session.handle_text(data, t_ns)
+            else:
+                session.handle_binary(size)
+        except UnicodeDecodeError as exc:
+            conn.fail_invalid_utf8(exc)
+        except OutboxFull as exc:
+            self._overflow(session, exc)
+        except Exception as exc:  # noqa: BLE001 - one bad event must not end the server
+            log.exception("harness sim: internal error in %s", session.session_id)
+            self.trace.record("internal_error", session.session_id, error=repr(exc))
+            with contextlib.suppress(OutboxFull):
+                session.send_error(None, error_message("server_error"), type_=SERVER_ERROR)
+
+    def session_ended(self, conn: SimConnection) -> None:
+        session = conn.session
+        ctx = self._ctx
+        assert ctx is not None and session is not None
+        if session.expiry is not None:
+            session.expiry.cancel()
+        session.shutdown()
+        ctx.sessions.discard(session)
+        close_code = conn.close_code
+        self.trace.record("close", session.session_id, code=close_code, reason=conn.close_reason,
+                          responses=session.responses_started)
+        log.info("harness sim: %s %s %s %s, %.1f s, %d responses, close %s", session.session_id,
+                 session.dialect.value, session.settings.model, session.peer, time.perf_counter() - session.started_s,
+                 session.responses_started, close_code)
+
+    def _overflow(self, session: Session, exc: OutboxFull) -> None:
+        self.trace.record("overflow", session.session_id, message=str(exc))
+        session.outbox.close()
+        asyncio.ensure_future(session.ws.close(1008, "client is not reading its events"))
 
     def _refuse_key(self, session: Session, offered: Sequence[str]) -> bool:
         """With require_key: send the service's error and close when the key is missing or wrong."""
@@ -216,14 +302,37 @@ class SimServer:
 
     def _expire(self, session: Session) -> None:
         minutes = session.max_duration_s / 60
-        session.send_error("session_expired", error_message("session_expired", minutes=f"{minutes:g}"))
-        session.outbox.put(Outgoing(action=lambda: session.close_socket(1000, "session expired"), lane=ERROR_LANE))
+        with contextlib.suppress(OutboxFull):
+            session.send_error("session_expired", error_message("session_expired", minutes=f"{minutes:g}"))
+            session.outbox.put(Outgoing(action=lambda: session.close_socket(1000, "session expired"),
+                                        lane=ERROR_LANE))
+
+
+def _start_starving(hold_ms: int, trace: ServerTrace) -> None:
+    """The overload self-test (SimConfig.starve_ms): a thread that keeps the interpreter for `hold_ms`
+    and then lets go for 100 ms, forever, so the event loop runs late by up to `hold_ms`."""
+    import sys
+
+    sys.setswitchinterval(max(0.005, hold_ms / 1000.0))  # a running thread keeps the interpreter this long
+    trace.record("starving", None, hold_ms=hold_ms)
+
+    def hog() -> None:
+        while True:
+            time.sleep(0.1)
+            end = time.perf_counter() + hold_ms / 1000.0
+            while time.perf_counter() < end:
+                pass
+
+    threading.Thread(target=hog, name="harness-sim-starve", daemon=True).start()
 
 
 class ThreadedSim:
     """A SimServer running on its own event loop in a daemon thread (see `start_in_thread`)."""
 
     def __init__(self, cfg: SimConfig | None, host: str, port: int) -> None:
+        if cfg is not None and cfg.processes > 1:
+            raise SimConfigError(f"processes={cfg.processes}: a simulator in a thread is one process; "
+                                 "use start_in_process (or harness sim --processes N)")
         self.server = SimServer(cfg)
         self.trace = self.server.trace
         self._host, self._port = host, port

@@ -11,6 +11,8 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from harness.protocol import (
     CATALOGUE,
     CLIENT,
@@ -65,16 +67,28 @@ class Session:
         self.created_at_s = time.time()
         self.max_duration_s = self.cfg.session_limit_s(dialect is Dialect.BETA)
         self.conversation = Conversation()
-        self.outbox = Outbox(ws.send, self.trace, self.session_id, self.cfg.outbox_limit)
+        self.outbox = Outbox(ws, self.trace, self.session_id, self.cfg.outbox_limit, ctx.lateness)
         self.turns = InputTurns(self)
         self.active: ResponseRun | None = None
         self.out_of_band: dict[str, ResponseRun] = {}
         self.responses_started = 0
         self.assistant_audio_present = False
+        self.expiry: Any = None  # the session_expired timer, set by the server
+        self.started_s = 0.0
+        self.peer = "?"
 
     # ---- output helpers
+    def wire_name(self, kind: Kind) -> str:
+        """The name of a server event kind in this session's dialect (the catalogue's, via make_event)."""
+        name = _WIRE_NAMES.get((kind, self.dialect))
+        if name is None:
+            name = _WIRE_NAMES[(kind, self.dialect)] = make_event(kind, self.dialect).type
+        return name
+
     def event(self, kind: Kind, **fields: Any) -> dict[str, Any]:
-        return make_event(kind, self.dialect, event_id=self.ids.event(), **fields).to_dict()
+        """The wire object of a server event (what make_event(...).to_dict() gives, without building an Event)."""
+        name = _WIRE_NAMES.get((kind, self.dialect)) or self.wire_name(kind)
+        return {"type": name, "event_id": self.ids.event(), **fields}
 
     def error_event(self, type_: str, code: str | None, message: str, param: str | None,
                     client_event_id: str | None) -> dict[str, Any]:
@@ -101,9 +115,7 @@ class Session:
 
     async def abort_socket(self) -> None:
         """Fault: drop the TCP connection without a close frame."""
-        transport = getattr(self.ws, "transport", None)
-        if transport is not None:
-            transport.abort()
+        self.ws.abort()
         self.outbox.close()
 
     async def close_socket(self, code: int, reason: str = "") -> None:
@@ -112,8 +124,8 @@ class Session:
 
     def shutdown(self) -> None:
         for run in [self.active, *self.out_of_band.values()]:
-            if run is not None and run.task is not None:
-                run.task.cancel()
+            if run is not None:
+                run.stop()
         self.outbox.close()
 
     # ---- input
@@ -121,7 +133,28 @@ class Session:
         self.send_error("invalid_event", f"Binary frames are not supported ({size} bytes received); "
                         "send each event as a JSON text frame.")
 
-    def handle_text(self, text: str, t_ns: int) -> None:
+    def handle_text(self, text: str | bytes, t_ns: int) -> None:
+        """One text frame (str, or its UTF-8 bytes: invalid UTF-8 raises UnicodeDecodeError)."""
+        # the hot path: an append (50 a second per caller) goes straight to the input buffer; anything
+        # else, or anything odd, takes the general path below, which decodes it again with the codec
+        try:
+            obj = orjson.loads(text)
+        except Exception:  # noqa: BLE001 - the codec below says what is wrong
+            obj = None
+            if isinstance(text, bytes):
+                text = text.decode("utf-8")
+        if type(obj) is dict and obj.get("type") == "input_audio_buffer.append":
+            if self.cfg.discard:
+                return
+            eid = obj.get("event_id")
+            eid = eid if isinstance(eid, str) else None
+            try:
+                self.turns.append(obj.get("audio"), t_ns, eid)
+            except ProtocolValueError as exc:
+                self.send_error(exc.code, exc.message, exc.param, eid)
+            return
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
         try:
             event = decode_client(text, self.dialect)
         except RemoteProtocolError as exc:
@@ -238,8 +271,7 @@ class Session:
 
     def cancel_response(self, run: ResponseRun, reason: str, trigger: int | Outgoing) -> None:
         """Stop `run` now; its .done events and response.done (cancelled) are due cancel_ack later."""
-        if run.task is not None:
-            run.task.cancel()
+        run.stop()
         self.outbox.drop(run.id)
         if run.created is None or run.created.sent_ns is None:
             # the client never saw this response: it simply does not happen
@@ -263,6 +295,9 @@ class Session:
     def false_vad_trigger(self) -> None:
         """Fault: the VAD "hears" speech in silent input and barges in on the active response."""
         self.turns.false_start()
+
+
+_WIRE_NAMES: dict[tuple[Kind, Dialect], str] = {}
 
 
 def _id_param(fields: dict[str, Any], key: str, required: bool = True) -> Any:

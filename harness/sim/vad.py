@@ -9,13 +9,28 @@ Speech starts after `min_speech_ms` of consecutive speech frames; `audio_start_m
 `prefix_padding_ms` before the first of them. Speech stops once `silence_duration_ms` of
 consecutive non-speech frames have arrived; `audio_end_ms` is the end of that silence window
 (the last speech frame's end plus the silence duration), as the reference documents.
+
+The energy VAD reads wire bytes directly (`feed_wire`): G.711 is expanded to pcm16 and each 10 ms
+frame's RMS taken by `audioop` in C, a fraction of a microsecond per frame. `audioop.rms` truncates
+to a whole number, so a frame within one unit of the threshold is measured again exactly (its sum
+of squares in integers): every decision is the exact one, `mean square >= threshold`.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+with warnings.catch_warnings():  # deprecated in 3.11-3.12, gone in 3.13 where audioop-lts provides it
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
+
+if TYPE_CHECKING:
+    from harness.protocol import AudioFormat
 
 FRAME_MS = 10
 FLOOR_DBFS = -70.0
@@ -112,8 +127,19 @@ class FrameVad:
         if whole == 0:
             return []
         speech, power = self._score(prepared[: whole * size].reshape(whole, size))
+        return self._decide(speech, power.__getitem__)
+
+    def feed_wire(self, data: bytes, fmt: AudioFormat) -> list[VadEvent]:
+        """Feed one append's wire bytes in `fmt` (the input format, at `rate_hz`)."""
+        from harness.audio import from_wire
+
+        return self.feed(from_wire(data, fmt))
+
+    def _decide(self, speech: Sequence[bool], power: Callable[[int], float]) -> list[VadEvent]:
+        """Run the state machine over whole frames; `power(i)` (mean square) is asked only at decisions."""
         events: list[VadEvent] = []
         ms = self.frame_ms
+        whole = len(speech)
         for i in range(whole):
             index = self._frame_index + i
             if not self.in_speech:
@@ -124,7 +150,7 @@ class FrameVad:
                         self.in_speech, self._run = True, 0
                         self._last_speech_end_frame = index + 1
                         events.append(VadEvent("started", max(0, onset_ms - self.prefix_padding_ms), onset_ms,
-                                               (index + 1) * ms, _db(power[i])))
+                                               (index + 1) * ms, _db(power(i))))
                 else:
                     self._run = 0
             elif speech[i]:
@@ -135,13 +161,13 @@ class FrameVad:
                 if self._run >= self.silence_frames:
                     self.in_speech, self._run = False, 0
                     events.append(VadEvent("stopped", (index + 1) * ms, self._last_speech_end_frame * ms,
-                                           (index + 1) * ms, _db(power[i])))
+                                           (index + 1) * ms, _db(power(i))))
         self._frame_index += whole
         return events
 
 
 class EnergyVad(FrameVad):
-    """10 ms frames; speech when the frame's RMS level reaches `threshold_dbfs(threshold)`."""
+    """10 ms frames; speech when the frame's mean square reaches that of `threshold_dbfs(threshold)`."""
 
     def __init__(self, rate_hz: int, threshold: float = 0.5, prefix_padding_ms: int = 300,
                  silence_duration_ms: int = 500, min_speech_ms: int = 20, start_ms: float = 0.0) -> None:
@@ -150,10 +176,64 @@ class EnergyVad(FrameVad):
         # compare mean squares, not dB, to keep the per-frame work to one comparison
         self._min_mean_square = (10 ** (self.level_db / 20.0) * 32768.0) ** 2
         self._frame_samples = rate_hz * FRAME_MS // 1000
+        self._frame_bytes = self._frame_samples * 2
+        rms = self._min_mean_square ** 0.5
+        margin = rms * 1e-9 + 1e-9
+        # audioop.rms gives floor(true rms): at or above `sure_speech` the frame is speech, at or
+        # below `sure_silence` it is not; in between it is measured exactly
+        self._sure_speech = rms + margin
+        self._sure_silence = rms - 1.0 - margin
+        self._pending_pcm = b""
+        self._wire_fmt: AudioFormat | None = None
+        self._wire_value = ""
 
     @property
     def frame_samples(self) -> int:
         return self._frame_samples
+
+    def feed(self, samples: np.ndarray) -> list[VadEvent]:
+        """int16 samples at `rate_hz` (the same path as wire bytes)."""
+        return self._feed_pcm(np.asarray(samples).astype("<i2").tobytes())
+
+    def feed_wire(self, data: bytes, fmt: AudioFormat) -> list[VadEvent]:
+        if fmt is not self._wire_fmt:
+            self._wire_fmt, self._wire_value = fmt, fmt.value
+        value = self._wire_value
+        if value == "pcm16":
+            pcm = data[:-1] if len(data) % 2 else data  # an odd trailing byte is dropped, as from_wire does
+        elif value == "g711_ulaw":
+            pcm = audioop.ulaw2lin(data, 2)
+        elif value == "g711_alaw":
+            pcm = audioop.alaw2lin(data, 2)
+        else:
+            raise ValueError(f"unknown audio format {value!r}")
+        return self._feed_pcm(pcm)
+
+    def _feed_pcm(self, pcm: bytes) -> list[VadEvent]:
+        if self._pending_pcm:
+            pcm = self._pending_pcm + pcm
+        size = self._frame_bytes
+        whole = len(pcm) // size
+        self._pending_pcm = pcm[whole * size:] if len(pcm) != whole * size else b""
+        if whole == 0:
+            return []
+        rms, sure_speech, sure_silence = audioop.rms, self._sure_speech, self._sure_silence
+        speech: list[bool] = []
+        start = 0
+        for _ in range(whole):
+            level = rms(pcm[start:start + size], 2)
+            speech.append(level >= sure_speech or (level > sure_silence and self._mean_square(pcm, start)
+                                                   >= self._min_mean_square))
+            start += size
+        if not self.in_speech and self._run == 0 and not any(speech):
+            self._frame_index += whole  # silence, and no speech under way: nothing to decide
+            return []
+        return self._decide(speech, lambda i: self._mean_square(pcm, i * size))
+
+    def _mean_square(self, pcm: bytes, start: int) -> float:
+        """The exact mean square of the frame at byte `start` (integer sum of squares)."""
+        frame = np.frombuffer(pcm, dtype="<i2", count=self._frame_samples, offset=start).astype(np.int64)
+        return float(int(frame @ frame)) / self._frame_samples
 
     def _score(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mean_square = np.einsum("ij,ij->i", frames, frames) / frames.shape[1]

@@ -8,6 +8,7 @@ and then sliced, so answering costs no DSP while sessions run.
 
 from __future__ import annotations
 
+import base64
 import threading
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 SOURCE_RATE_HZ = 24000
 LOOP_S = 12.0
+B64_CACHE_CHARS = 64 * 1024 * 1024  # at most this much base64 is kept
 
 
 def _tone_loop() -> np.ndarray:
@@ -43,6 +45,10 @@ class AnswerVoice:
         self._utterances = [u for u in (utterances or []) if u.kind == "speech"]
         self._loops: dict[tuple[AudioFormat, int], bytes] = {}
         self._lock = threading.Lock()
+        # (format, clip, start in the loop, length) -> base64 of that slice; slices repeat from answer
+        # to answer (every answer starts at the loop's start), so each is encoded once
+        self._b64: dict[tuple[AudioFormat, int, int, int], bytes] = {}
+        self._b64_chars = 0
 
     @property
     def clip_count(self) -> int:
@@ -50,8 +56,7 @@ class AnswerVoice:
 
     def _loop(self, fmt: AudioFormat, clip: int) -> bytes:
         key = (fmt, clip % self.clip_count if self._utterances else 0)
-        with self._lock:
-            cached = self._loops.get(key)
+        cached = self._loops.get(key)  # a dict read needs no lock; filling it does
         if cached is None:
             if self._utterances:
                 cached = self._utterances[key[1]].wire(fmt)
@@ -61,11 +66,34 @@ class AnswerVoice:
                 cached = self._loops.setdefault(key, cached)
         return cached
 
-    def prepare(self, formats: list[AudioFormat] | None = None) -> None:
-        """Render every loop now, before sessions start."""
+    def prepare(self, formats: list[AudioFormat] | None = None, delta_ms: int | None = None) -> None:
+        """Render every loop now, before sessions start (and with `delta_ms`, the base64 of its deltas)."""
         for fmt in formats or list(AudioFormat):
             for clip in range(self.clip_count):
-                self._loop(fmt, clip)
+                loop = self._loop(fmt, clip)
+                if delta_ms:
+                    step = int(delta_ms * fmt.rate_hz / 1000) * fmt.bytes_per_sample
+                    for start in range(0, len(loop) - step + 1, step):
+                        self.delta_base64(fmt, clip, start, step)
+
+    def delta_base64(self, fmt: AudioFormat, clip: int, start: int, length: int) -> bytes:
+        """The base64 (ASCII bytes) of bytes [start, start + length) of the answer audio `audio(fmt, ..., clip)`."""
+        loop = self._loop(fmt, clip)
+        offset = start % len(loop) if loop else 0
+        key = (fmt, clip % self.clip_count, offset, length)
+        cached = self._b64.get(key)
+        if cached is not None:
+            return cached
+        if offset + length <= len(loop):
+            data = loop[offset:offset + length]
+        else:  # the slice wraps around the loop
+            data = (loop * (2 + length // max(1, len(loop))))[offset:offset + length]
+        text = base64.b64encode(data)
+        if self._b64_chars < B64_CACHE_CHARS:
+            with self._lock:
+                self._b64[key] = text
+                self._b64_chars += len(text)
+        return text
 
     def audio(self, fmt: AudioFormat, duration_ms: int, clip: int = 0) -> bytes:
         """`duration_ms` of answer audio in `fmt` (whole samples), from loop `clip`."""

@@ -29,6 +29,7 @@ def client(sim, request):
 both = pytest.mark.parametrize("client", ["ga", "beta"], indirect=True)
 
 
+@pytest.mark.processes
 @both
 @pytest.mark.parametrize("appended_ms", [0, 40, 99])
 def test_a_commit_under_100_ms_is_rejected_with_commit_empty(client: RawClient, appended_ms: int) -> None:
@@ -125,6 +126,7 @@ def test_changing_the_voice_after_assistant_audio_is_rejected(client: RawClient)
     assert body["message"] == "Cannot update a conversation's voice if assistant audio is present."
 
 
+@pytest.mark.processes
 def test_a_binary_frame_gets_an_error_and_the_session_continues(sim) -> None:
     client = RawClient(sim.url)
     client.until("session.created")
@@ -134,6 +136,7 @@ def test_a_binary_frame_gets_an_error_and_the_session_continues(sim) -> None:
     client.close()
 
 
+@pytest.mark.processes
 def test_a_missing_key_is_refused_after_the_upgrade_with_invalid_api_key(sim_factory) -> None:
     sim = sim_factory(SimConfig(require_key=True))
     client = RawClient(sim.url, headers={})
@@ -160,6 +163,7 @@ def test_a_wrong_key_is_refused_and_never_echoed(sim_factory, monkeypatch) -> No
     assert "sk-" not in repr(sim.trace.records)
 
 
+@pytest.mark.processes
 def test_a_session_past_its_maximum_duration_gets_session_expired_and_is_closed(sim_factory) -> None:
     sim = sim_factory(SimConfig(session_max_s=0.3))
     client = RawClient(sim.url)

@@ -35,6 +35,7 @@ def _until_closed(client: RawClient) -> tuple[list[dict], ConnectionClosed]:
     return got, info.value
 
 
+@pytest.mark.processes
 def test_drop_socket_aborts_the_connection_after_n_deltas(sim_factory) -> None:
     client = _start(sim_factory, "drop_socket:after_deltas=3")
     events, closed = _until_closed(client)
@@ -49,6 +50,7 @@ def test_close_sends_the_configured_close_code_mid_response(sim_factory, code: i
     assert len(_audio_deltas(events)) == 2 and closed.rcvd is not None and closed.rcvd.code == code
 
 
+@pytest.mark.processes
 def test_stall_pauses_the_deltas_for_the_configured_time_then_completes(sim_factory) -> None:
     client = _start(sim_factory, "stall:after_deltas=2,ms=400")
     events = client.until("response.done")
@@ -60,6 +62,7 @@ def test_stall_pauses_the_deltas_for_the_configured_time_then_completes(sim_fact
     client.assert_conformant()
 
 
+@pytest.mark.processes
 def test_malformed_json_is_one_broken_frame_in_an_otherwise_complete_response(sim_factory) -> None:
     client = _start(sim_factory, "malformed_json:after_deltas=1")
     events = client.until("response.done")
@@ -112,6 +115,7 @@ def test_cut_audio_stops_the_audio_early_but_reports_the_full_transcript(sim_fac
     client.assert_conformant()
 
 
+@pytest.mark.processes
 def test_slow_audio_spaces_deltas_by_rtf_times_their_duration(sim_factory) -> None:
     client = _start(sim_factory, "slow_audio:rtf=1.5,after_deltas=0")
     client.until("response.done")
@@ -122,6 +126,7 @@ def test_slow_audio_spaces_deltas_by_rtf_times_their_duration(sim_factory) -> No
     client.assert_conformant()
 
 
+@pytest.mark.processes
 def test_false_vad_cancels_with_turn_detected_on_silent_input(sim_factory) -> None:
     sim = sim_factory(SimConfig(faults=["false_vad:after_deltas=3,nth=1"], reply_text=REPLY, latency=FAST))
     fmt = AudioFormat.PCM16

@@ -43,6 +43,7 @@ def _call_sequence(events: list[dict], dialect: str) -> dict:
     return {"name": item["name"], "arguments": json.loads(arguments), "call_id": call_id, "item_id": fid}
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("fmt", list(AudioFormat), ids=lambda f: f.value)
 @pytest.mark.parametrize("dialect", ["ga", "beta"])
 def test_a_recognised_tool_request_streams_a_call_and_the_output_is_answered(sim_factory, dialect: str,
@@ -72,6 +73,7 @@ def test_a_recognised_tool_request_streams_a_call_and_the_output_is_answered(sim
     client.close()
 
 
+@pytest.mark.processes
 def test_the_every_nth_rule_calls_a_tool_without_a_corpus_and_unknown_call_ids_are_rejected(sim_factory) -> None:
     sim = sim_factory(SimConfig(function_call=FunctionCallRule(every=2, arguments='{"city": "Oslo"}'),
                                 latency={"first_audio": "fixed:5", "delta_gap": "fixed:1"}, reply_text="Ok."))

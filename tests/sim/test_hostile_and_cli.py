@@ -26,6 +26,7 @@ GARBAGE = ["", "null", "[1, 2]", '"text"', "{", '{"type": 5}', '{"type": null}',
            '{"type": "response.cancel", "response_id": {"a": 1}}']
 
 
+@pytest.mark.processes
 def test_a_hostile_client_gets_one_error_per_bad_event_while_another_session_runs_normally(sim_factory) -> None:
     sim = sim_factory(SimConfig(max_message_bytes=256 * 1024, reply_text="Still here.",
                                 latency={"first_audio": "fixed:5", "delta_gap": "fixed:2"}))

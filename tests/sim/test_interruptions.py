@@ -26,6 +26,7 @@ def _closing_types(dialect: str) -> list[str]:
     return tail + (["conversation.item.done"] if dialect == "ga" else []) + ["response.done"]
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("fmt", list(AudioFormat), ids=lambda f: f.value)
 @pytest.mark.parametrize("dialect", ["ga", "beta"])
 def test_a_client_cancel_closes_the_open_parts_and_ends_cancelled(slow_sim, dialect: str, fmt: AudioFormat) -> None:
@@ -68,6 +69,7 @@ def test_a_client_cancel_closes_the_open_parts_and_ends_cancelled(slow_sim, dial
     client.close()
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("fmt", list(AudioFormat), ids=lambda f: f.value)
 @pytest.mark.parametrize("dialect", ["ga", "beta"])
 def test_speech_while_generating_cancels_with_turn_detected_then_answers_the_new_turn(
@@ -151,6 +153,7 @@ def test_delete_and_retrieve_find_items_and_report_unknown_ids(slow_sim) -> None
     client.close()
 
 
+@pytest.mark.processes
 def test_speech_before_any_output_cancels_with_an_empty_output_and_zero_usage(sim_factory) -> None:
     sim = sim_factory(SimConfig(latency={"first_audio": "fixed:1000"}))
     fmt = AudioFormat.PCM16
@@ -168,6 +171,7 @@ def test_speech_before_any_output_cancels_with_an_empty_output_and_zero_usage(si
     client.assert_conformant()
 
 
+@pytest.mark.processes
 def test_speech_before_response_created_was_sent_abandons_the_response_silently(sim_factory) -> None:
     sim = sim_factory(SimConfig(latency={"response_start": "fixed:1000"}, reply_text="Ok."))
     fmt = AudioFormat.PCM16

@@ -4,6 +4,8 @@ previous event's actual send time, the cancel's arrival)."""
 
 from __future__ import annotations
 
+import pytest
+
 import time
 
 from sim_client import RawClient, burst_audio
@@ -20,6 +22,7 @@ def _stage(records: list[dict], stage: str) -> list[dict]:
     return [r for r in records if r.get("stage") == stage]
 
 
+@pytest.mark.processes
 def test_every_stage_is_sent_on_its_injected_deadline(sim_factory) -> None:
     sim = sim_factory(SimConfig(latency={k: f"fixed:{v}" for k, v in INJECTED.items()}, reply_text="Hello there."))
     fmt = AudioFormat.PCM16
@@ -59,6 +62,7 @@ def test_every_stage_is_sent_on_its_injected_deadline(sim_factory) -> None:
     client.close()
 
 
+@pytest.mark.processes
 def test_a_cancel_is_acknowledged_on_its_injected_deadline(sim_factory) -> None:
     sim = sim_factory(SimConfig(latency={"cancel_ack": "fixed:80", "first_audio": "fixed:10", "delta_gap": "fixed:50"},
                                 reply_text="A fairly long answer that keeps streaming for a while."))
@@ -81,6 +85,7 @@ def test_a_cancel_is_acknowledged_on_its_injected_deadline(sim_factory) -> None:
     client.close()
 
 
+@pytest.mark.processes
 def test_the_same_seed_draws_the_same_random_delays(sim_factory) -> None:
     latency = {"first_audio": "lognormal:100,0.5", "delta_gap": "uniform:1,9", "commit": "normal:20,5"}
     drawn = []

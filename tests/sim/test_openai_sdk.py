@@ -88,6 +88,7 @@ def _run(sim: Any, beta: bool) -> list[dict]:
     return asyncio.run(main())
 
 
+@pytest.mark.processes
 def test_the_ga_sdk_client_parses_every_event_of_turns_tool_calls_and_cancels(sim_factory) -> None:
     sim = sim_factory(SimConfig(reply_text="Here is a short answer for the SDK.",
                                 latency={"first_audio": "fixed:20", "delta_gap": "fixed:20"}))
@@ -97,6 +98,7 @@ def test_the_ga_sdk_client_parses_every_event_of_turns_tool_calls_and_cancels(si
             "input_audio_buffer.speech_stopped", "conversation.item.truncated"} <= kinds
 
 
+@pytest.mark.processes
 def test_the_beta_sdk_client_parses_every_event_of_turns_tool_calls_and_cancels(sim_factory) -> None:
     openai_beta = getattr(__import__("openai").AsyncOpenAI(api_key="x").beta, "realtime", None)
     if openai_beta is None:

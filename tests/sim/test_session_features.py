@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sim_client import RawClient, burst_audio, types
 
 from harness.corpus import load_corpus
@@ -11,6 +13,7 @@ from harness.sim import SimConfig
 FAST = {"first_audio": "fixed:5", "delta_gap": "fixed:1"}
 
 
+@pytest.mark.processes
 def test_idle_timeout_on_the_audio_clock_triggers_commit_and_a_response(sim_factory) -> None:
     sim = sim_factory(SimConfig(latency=FAST, reply_text="Are you still there?"))
     fmt = AudioFormat.PCM16
@@ -60,6 +63,7 @@ def test_input_transcription_reports_the_recognised_corpus_transcript(sim_factor
     assert completed["transcript"] == utterance.transcript and completed["content_index"] == 0
 
 
+@pytest.mark.processes
 def test_text_only_output_streams_text_deltas_and_no_audio(sim_factory) -> None:
     sim = sim_factory(SimConfig(latency=FAST, reply_text="Plain text answer."))
     client = RawClient(sim.url)
@@ -74,6 +78,7 @@ def test_text_only_output_streams_text_deltas_and_no_audio(sim_factory) -> None:
     assert events[-1]["response"]["output"][0]["content"] == [{"type": "output_text", "text": text}]
 
 
+@pytest.mark.processes
 def test_an_out_of_band_response_stays_out_of_the_conversation_and_may_overlap(sim_factory) -> None:
     sim = sim_factory(SimConfig(latency={"first_audio": "fixed:200", "delta_gap": "fixed:1"}, reply_text="Hi."))
     client = RawClient(sim.url, "beta")

@@ -19,6 +19,7 @@ def fast_sim(sim_factory):
                                  latency={"first_audio": "fixed:20", "delta_gap": "fixed:2"}))
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.value)
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_a_server_vad_turn_produces_the_documented_sequence(fast_sim, dialect: str, fmt: AudioFormat) -> None:
@@ -46,6 +47,7 @@ def test_a_server_vad_turn_produces_the_documented_sequence(fast_sim, dialect: s
     client.close()
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.value)
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_a_manual_turn_commits_without_answering_until_response_create(fast_sim, dialect: str,
@@ -70,6 +72,7 @@ def test_a_manual_turn_commits_without_answering_until_response_create(fast_sim,
     client.close()
 
 
+@pytest.mark.processes
 def test_audio_times_are_cumulative_across_turns(fast_sim) -> None:
     fmt = AudioFormat.PCM16
     client = RawClient(fast_sim.url)
