@@ -84,6 +84,9 @@ def explain(trace: Trace, rows: list[dict[str, Any]], wanted: dict[str, Any],
     reproduced = row is not None and cause is not None and incident == cause
     if reproduced:
         why = f"{cause} recurred in turn {turn}"
+    elif story["connect_failed"] is not None and story["connected"]:
+        # connected, then refused in the target's own words (an error or a close before the session started)
+        why = f"the target refused the session before any audio was sent: {story['connect_failed']}"
     elif story["connect_failed"] is not None:
         why = f"could not connect: {story['connect_failed']}"
     elif not story["streamed"]:

@@ -125,7 +125,9 @@ def test_a_starved_simulator_fails_the_run_with_exit_code_5_saying_its_numbers_a
 
 def test_a_normal_short_run_exits_0_and_records_the_simulators_lateness_and_full_settings(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    done = _harness("run", "-t", "6s", "--sim-latency", "first_audio=fixed:300", "--out", str(out), *QUIET)
+    # turns end at response.done (no playout wait), so a 6 s run has ok turns (no ok turn: exit 6)
+    done = _harness("run", "-t", "6s", "--sim-latency", "first_audio=fixed:300", "--out", str(out),
+                    "--scenario-params", '{"plain": {"wait_playout": false}}', *QUIET)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "PASS  sim_lateness:p99<=5" in done.stdout and "simulator lateness p50/p99/max" in done.stdout
     summary = _json(out / "summary.json")
