@@ -309,7 +309,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         with contextlib.suppress(OSError):
             os.nice(NICE)  # other work on the machine should not take the simulator's core (needs root)
 
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, preexec_fn=pin)
+    # `python -m` puts the working directory first on the path: run another checkout from its own folder
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, preexec_fn=pin, cwd=args.sim_path or None)
     assert proc.stdout is not None
     url = proc.stdout.readline().strip().rsplit(" ", 1)[1]
     startup_s = time.perf_counter() - started

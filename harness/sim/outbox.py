@@ -248,6 +248,8 @@ class Outbox:
             self._conn.write_texts(batch)  # (nothing, once the connection is closing)
 
     def _arm(self, due: float, now: int) -> None:
+        if due == _BLOCKED:
+            return  # every head waits for a frame of this outbox: its sending pumps again
         timer = self._timer
         if timer is not None:
             if self._timer_due == due:
