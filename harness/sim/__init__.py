@@ -5,7 +5,9 @@ a per-stage latency model and fault injection, recording its own decisions in a 
     with start_in_thread(SimConfig(latency={"first_audio": "fixed:300"})) as sim:
         sim.url, sim.trace
 
-`start_in_process` runs the same server as a child process (own GIL; for load runs).
+`start_in_process` runs the same server as a child process (own GIL; for load runs), with
+`SimConfig(processes=N)` as N processes serving one port. Every process measures its own lateness
+against its latency model (`lateness.py`); `SimProcess.lateness()` merges them.
 """
 
 from harness.sim.config import FunctionCallRule, SimConfig, SimConfigError

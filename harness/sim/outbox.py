@@ -187,19 +187,22 @@ class Outbox:
     def _next(self) -> tuple[float, _Lane | None, Outgoing | None]:
         """The lane head that is due first (dropped heads are discarded on the way)."""
         best_due, best_lane, best = _BLOCKED, None, None
-        lanes = self._lanes
-        for name in list(lanes):
-            lane = lanes[name]
+        empty = None
+        for name, lane in self._lanes.items():
             items = lane.items
             while items and items[0].dropped:
                 self._resolve(items.popleft())
                 self._pending -= 1
             if not items:
-                del lanes[name]
+                empty = [name] if empty is None else [*empty, name]
                 continue
-            due = items[0].due()
+            head = items[0]
+            due = head.due()
             if best is None or due < best_due:
-                best_due, best_lane, best = due, lane, items[0]
+                best_due, best_lane, best = due, lane, head
+        if empty is not None:
+            for name in empty:
+                del self._lanes[name]
         return best_due, best_lane, best
 
     def _pump(self) -> None:
@@ -245,6 +248,8 @@ class Outbox:
             self._conn.write_texts(batch)  # (nothing, once the connection is closing)
 
     def _arm(self, due: float, now: int) -> None:
+        if due == _BLOCKED:
+            return  # every head waits for a frame of this outbox: its sending pumps again
         timer = self._timer
         if timer is not None:
             if self._timer_due == due:

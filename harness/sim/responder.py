@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import math
+from functools import partial
 
 import orjson
 from dataclasses import dataclass, field
@@ -181,7 +182,7 @@ class ResponseRun:
 
     def _then(self, out: Outgoing, step: Any, *args: Any) -> Outgoing:
         """`step(*args)` runs once `out` has been sent."""
-        out.on_sent = lambda: self._guard(step, *args)
+        out.on_sent = partial(self._guard, step, *args)
         return out
 
     def _begin(self) -> None:

@@ -1,5 +1,10 @@
 """The simulator's WebSocket server: handshake (path, dialect, key), one `Session` per connection,
-and `start_in_thread` for tests and `harness run`.
+and `start_in_thread` for tests.
+
+Connections are asyncio Protocols (`connection.py`) over websockets' sans-I/O protocol; each
+message is handled in the callback it arrived in. The server also runs the lateness probe and
+writes the lateness summary to its trace (`lateness.py`). `workers.py` runs several of these
+servers in forked processes on one port.
 
 Dialect per connection: beta when the request has `OpenAI-Beta: realtime=v1` or offers the
 `openai-beta.realtime-v1` subprotocol, GA otherwise. A client that offers subprotocols gets one
