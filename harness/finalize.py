@@ -90,7 +90,10 @@ def run(args: argparse.Namespace) -> int:
     info = {**info, "slos": list(slos), "pacing_limit_ms": limit,
             "finished_at": info.get("finished_at") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "finalized_by": "harness finalize", "finalized_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    summary = finalize_run(out, info, list(slos), float(limit), build_html=not args.no_report)
+    judged = info.get("simulator_lateness") or {}
+    simulator = ({"settings": info.get("simulator"), **judged} if info.get("simulator") and judged.get("lateness")
+                 else None)   # the embedded simulator's own lateness, as the run recorded it
+    summary = finalize_run(out, info, list(slos), float(limit), build_html=not args.no_report, simulator=simulator)
     print(summary_table(summary))
     print(f"harness finalize: report {out / 'report.html'}" if not args.no_report else f"harness finalize: {out}")
     return int(summary["exit_code"])

@@ -179,8 +179,9 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
     missing_records, missing_sessions = sessions_missing_from(out, sessions, records)
     records += missing_records
     sessions += missing_sessions
-    if simulator is not None:
-        run = {**run, "simulator": simulator.get("settings")}
+    if simulator is not None:   # its settings, and what `harness finalize` needs to judge it again
+        run = {**run, "simulator": simulator.get("settings"),
+               "simulator_lateness": {k: simulator.get(k) for k in ("lateness", "lateness_limit_ms")}}
     (out / "run.json").write_text(json.dumps(run, indent=2, default=str), encoding="utf-8")
     write_turn_tables(out, records)
     summary: dict[str, Any] = {"run_id": run.get("run_id"), "run": run, **summarize(records)}
