@@ -42,9 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sim-config", default=None, help="simulator TOML file")
     parser.add_argument("--sim-processes", type=int, default=None,
                         help="processes serving the embedded simulator's port (default 1, or the TOML file's)")
-    parser.add_argument("--sim-lateness-limit-ms", type=float, default=5.0,
+    parser.add_argument("--sim-lateness-limit-ms", type=float,
+                        default=float(os.environ.get("HARNESS_SIM_LATENESS_LIMIT_MS", "5")),
                         help="simulator gate: its p99 lateness against its own latency model (every send and "
-                             "decision); over it the run exits 5 (default 5)")
+                             "decision); over it the run exits 5 (default 5, or $HARNESS_SIM_LATENESS_LIMIT_MS)")
     parser.add_argument("--no-report", action="store_true", help="skip report.html (tables and summary only)")
     add_harness_options(parser)
 

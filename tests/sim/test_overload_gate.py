@@ -111,7 +111,8 @@ def test_a_starved_simulator_fails_the_run_with_exit_code_5_saying_its_numbers_a
     config = tmp_path / "sim.toml"
     config.write_text("starve_ms = 80\n", encoding="utf-8")
     out = tmp_path / "run"
-    done = _harness("run", "-t", "6s", "--sim-config", str(config), "--out", str(out), *QUIET)
+    done = _harness("run", "-t", "6s", "--sim-config", str(config), "--out", str(out), "--sim-lateness-limit-ms", "5",
+                    *QUIET)
     assert done.returncode == 5, done.stdout[-2000:] + done.stderr[-2000:]
     assert "could not keep its latency model" in done.stderr and "not a target's" in done.stderr
     assert "FAIL  sim_lateness:p99<=5" in done.stdout
@@ -127,13 +128,14 @@ def test_a_normal_short_run_exits_0_and_records_the_simulators_lateness_and_full
     out = tmp_path / "run"
     # turns end at response.done (no playout wait), so a 6 s run has ok turns (no ok turn: exit 6)
     done = _harness("run", "-t", "6s", "--sim-latency", "first_audio=fixed:300", "--out", str(out),
-                    "--scenario-params", '{"plain": {"wait_playout": false}}', *QUIET)
+                    "--scenario-params", '{"plain": {"wait_playout": false}}', "--sim-lateness-limit-ms", "50", *QUIET)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "PASS  sim_lateness:p99<=5" in done.stdout and "simulator lateness p50/p99/max" in done.stdout
+    # a limit a normal run keeps even on a busy CI machine (the starved run above fails 5)
+    assert "PASS  sim_lateness:p99<=50" in done.stdout and "simulator lateness p50/p99/max" in done.stdout
     summary = _json(out / "summary.json")
     simulator = summary["simulator"]
     late = simulator["lateness"]
-    assert simulator["passed"] is True and simulator["lateness_limit_ms"] == 5
+    assert simulator["passed"] is True and simulator["lateness_limit_ms"] == 50
     assert late["count"] > 0 and 0 <= late["p50_ms"] <= late["p99_ms"] <= late["max_ms"]
     assert late["kinds"]["send"]["count"] > 0 and late["kinds"]["decision"]["count"] > 0
     run = _json(out / "run.json")
