@@ -92,6 +92,8 @@ def test_a_target_that_refuses_every_session_in_its_own_words_stops_with_exit_3_
     assert time.monotonic() - started < 45
     assert "beta_api_shape_disabled" in done.stdout      # the target's own words, on the console
     result = summary(tmp_path / "run")
-    assert result["sessions"]["connect_failed"] == result["sessions"]["total"] <= 12   # bounded, backed off
+    # bounded and backed off: 3 refused in a row stop the run (a session still opening when it stops
+    # is cut by the stop, not refused)
+    assert 3 <= result["sessions"]["connect_failed"] <= result["sessions"]["total"] <= 12
     assert any("beta_api_shape_disabled" in e for e in result["sessions"]["errors"])
     assert result["exit_code"] == 3 and result["why"]
