@@ -9,7 +9,7 @@ exactly as the service's VAD and generation run side by side.
 
 There is no writer task: `put` schedules a pump on the event loop (once per loop turn), the pump
 sends every frame that is due (each stamped and recorded, then all written to the transport in
-one write, microseconds later) and arms one timer for the next deadline. The send time of every frame is recorded in the server trace with its stage,
+one write microseconds later, then their bookkeeping run) and arms one timer for the next deadline. The send time of every frame is recorded in the server trace with its stage,
 trigger, delay and target, and its lateness (`late_ns`: sent minus intended, see lateness.py),
 before the frame is written, so a reader of the trace never sees a frame it does not know of.
 """
@@ -118,7 +118,6 @@ class Outbox:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due: float = _BLOCKED
         self._cause_ns: int | None = None  # while a sent frame's on_sent runs: that frame's intended time
-        self._batch: list[bytes] = []
         self.closed = False
         conn.on_resume = self._kick
 
@@ -206,46 +205,57 @@ class Outbox:
         return best_due, best_lane, best
 
     def _pump(self) -> None:
+        """Rounds: stamp and record every frame due now, write them in one write, then run their
+        bookkeeping (which may queue more frames due now: the next round)."""
         self._kicked = False
         if self.closed:
             return
         self._pumping = True
         conn = self._conn
-        batch = self._batch = []
         try:
             while not self.closed:
-                due, lane, item = self._next()
-                if item is None or lane is None:
-                    break
-                now = _now()
-                if due > now:
-                    self._arm(due, now)
-                    break
-                if item.action is not None:
-                    self._flush()
-                    self._deliver(item, lane, now, None)
-                    asyncio.ensure_future(item.action())
+                sent: list[Outgoing] = []
+                payloads: list[bytes] = []
+                action: Outgoing | None = None
+                while True:
+                    due, lane, item = self._next()
+                    if item is None or lane is None:
+                        break
+                    now = _now()
+                    if due > now:
+                        self._arm(due, now)
+                        break
+                    if item.action is not None:
+                        if not sent:  # an action goes alone, after the frames ahead of it are out
+                            self._deliver(item, lane, now, None)
+                            action = item
+                        break
+                    if conn.paused:
+                        break  # the transport is full; resume_writing pumps again
+                    if not conn.open:  # the connection is closing or gone: nothing more leaves (nor is recorded)
+                        self.close()
+                        break
+                    payload = item.payload
+                    if payload is None:
+                        payload = dumps(item.event) if item.raw is None else item.raw.encode("utf-8", "surrogatepass")
+                    self._deliver(item, lane, _now(), payload)
+                    sent.append(item)
+                    payloads.append(payload)
+                if payloads:
+                    trace = self._trace
+                    if trace.live:
+                        trace.write_pending(force=True)  # a reader in another process sees the record first
+                    conn.write_texts(payloads)  # microseconds after the stamps: nothing else runs in between
+                    trace.write_pending()
+                for item in sent:
+                    self._sent(item)
+                if action is not None:
+                    asyncio.ensure_future(action.action())  # type: ignore[misc]
                     continue
-                if conn.paused:
-                    break  # the transport is full; resume_writing pumps again
-                if not conn.open:  # the connection is closing or gone: nothing more leaves (nor is recorded)
-                    self.close()
+                if not sent:
                     break
-                payload = item.payload
-                if payload is None:
-                    payload = dumps(item.event) if item.raw is None else item.raw.encode("utf-8", "surrogatepass")
-                self._deliver(item, lane, _now(), payload)
         finally:
             self._pumping = False
-            if batch:
-                self._flush()
-
-    def _flush(self) -> None:
-        """Write the frames stamped in this pump so far (microseconds after their stamps): one write
-        for a delta and the transcript piece its bookkeeping queued, for the closing events, ..."""
-        if self._batch:
-            batch, self._batch = self._batch, []
-            self._conn.write_texts(batch)  # (nothing, once the connection is closing)
 
     def _arm(self, due: float, now: int) -> None:
         if due == _BLOCKED:
@@ -288,15 +298,19 @@ class Outbox:
         item.sent_ns = now
         item.late_ns = late
         self._lateness.add_send(late)
-        self._record(item, target, payload is not None, blocked)
-        if payload is not None:  # stamped, recorded, then written (at the end of this pump): a record never trails its frame
-            self._batch.append(payload)
+        self._record(item, target, payload is not None, blocked)  # recorded before it is written
         lane.items.popleft()
         self._pending -= 1
+        if payload is None and item.done is not None:
+            self._resolve(item)
+
+    def _sent(self, item: Outgoing) -> None:
+        """After the write: wake whoever waits for the frame, and run its bookkeeping once."""
         if item.done is not None:
             self._resolve(item)
         on_sent, item.on_sent = item.on_sent, None  # run once; a frame never keeps its step (no cycle for the GC)
-        if on_sent is not None and payload is not None:
+        if on_sent is not None:
+            intended = item.sent_ns - (item.late_ns or 0)
             self._cause_ns = intended
             try:
                 on_sent()

@@ -308,6 +308,17 @@ class ResponseRun:
             out.note["stall_ns"] = extra_ns
         self._extra_ns = 0
         self.s.outbox.put(self._then(out, self._delta_sent, out, text, chunk_ms))
+        if item.type == "message" and self.settings.audio:
+            # its transcript piece follows it at once (due when it is sent: the same write)
+            eid = self.s.ids.event()
+            transcript = Outgoing(payload=b"".join((self._transcript_head, eid.encode(), self._tail, _json_text(text),
+                                                    b"}")), kind=self._transcript_name, eid=eid, trigger=out,
+                                  response_id=self.id)
+            transcript.on_sent = partial(self._transcript_sent, text)
+            self.s.outbox.put(transcript)
+
+    def _transcript_sent(self, text: str) -> None:
+        self.text_sent += text
 
     def _delta_sent(self, out: Outgoing, text: str, chunk_ms: float) -> None:
         item = self.item
@@ -318,12 +329,6 @@ class ResponseRun:
             item.arguments = (item.arguments or "") + text
         elif not self.settings.audio:
             self.text_sent += text
-        else:
-            eid = self.s.ids.event()
-            transcript = Outgoing(payload=b"".join((self._transcript_head, eid.encode(), self._tail, _json_text(text),
-                                                    b"}")), kind=self._transcript_name, eid=eid, response_id=self.id)
-            transcript.on_sent = lambda: setattr(self, "text_sent", self.text_sent + text)
-            self.s.outbox.put(transcript)
         self._index += 1
         self._step(out)
 

@@ -57,15 +57,25 @@ class ServerTrace:
         return entry
 
     def add(self, entry: dict[str, Any]) -> None:
-        """Record a ready-made entry (`rec`, `session` and `t_ns` first): the outbox's path per frame."""
+        """Record a ready-made entry (`rec`, `session` and `t_ns` first): the outbox's path per frame.
+
+        Nothing is written to the file here (a frame stamped but not yet sent must not wait for a
+        disk write): the outbox calls `write_pending` around its socket write."""
         with self._lock:
             if self._keep:
                 self._records.append(entry)
             if self._file is not None:
-                pending = self._pending
-                pending.append(_line(entry))
-                if len(pending) >= FLUSH_RECORDS or self._live:
-                    self._write()
+                self._pending.append(_line(entry))
+
+    @property
+    def live(self) -> bool:
+        return self._live
+
+    def write_pending(self, force: bool = False) -> None:
+        """Write buffered lines once there are enough of them (or now with `force`)."""
+        if self._file is not None and (force or len(self._pending) >= FLUSH_RECORDS):
+            with self._lock:
+                self._write()
 
     def _write(self) -> None:
         if self._pending and self._file is not None:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.sim.config import SimConfig, SimConfigError
-from harness.sim.server_trace import worker_trace_path
+from harness.sim.server_trace import ServerTrace, worker_trace_path
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
@@ -110,7 +110,7 @@ def serve_processes(cfg: SimConfig, host: str, port: int, loop_factory: Any) -> 
 
     count = cfg.processes
     sockets = listen_sockets(host, port, count)
-    template = SimServer(cfg.with_overrides(trace_file=None, trace_in_memory=False))
+    template = SimServer(cfg, trace=ServerTrace(None, keep_in_memory=False))  # no file: each worker has its own
     template.prepare()  # corpora and answer audio, once, shared by the workers copy-on-write
     next_index = shared_counter()
     bound = sockets[0].getsockname()
