@@ -19,6 +19,7 @@ import pandas as pd
 from harness.report import figures_latency as lat
 from harness.report import figures_quality as qual
 from harness.report import report_sections as sec
+from harness.report.figures_probes import probes_section
 from harness.report.html_page import Page, esc, table
 from harness.report.run_files import RunFiles
 from harness.report.stats import incident_counts
@@ -53,6 +54,7 @@ def build_report(run_dir: str | Path, out_html: str | Path | None = None, max_ti
     _latency(page, turns)
     _load(page, turns)
     _quality(page, turns, files)
+    probes_section(page, turns, files.summary)
     _incidents(page, turns, files, out_path.parent, max_timelines)
     _conformance(page, turns, files)
     page.add(f'<p class="muted">Built {time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())} from '

@@ -73,7 +73,7 @@ def synthetic_records(n_turns: int, seed: int = 0, ttfa_shift_ms: float = 0.0, u
         "send_lateness_p50_ms": rng.gamma(2, 0.15, n),
         "send_lateness_p99_ms": rng.gamma(2, 0.9, n), "send_lateness_max_ms": rng.gamma(2, 1.6, n),
     }
-    latency_only_when_ok = [c for c in METRIC_COLUMNS if not c.startswith("send_lateness")]
+    latency_only_when_ok = [c for c in METRIC_COLUMNS if not c.startswith("send_lateness") and c in columns]
     for name in latency_only_when_ok:
         columns[name] = np.where(ok, columns[name], np.nan)
     violations = ((rng.random(n) < 0.01) | (cause == "disconnected")).astype(int)
@@ -108,7 +108,7 @@ def synthetic_summary(records: list[dict[str, Any]], run: dict[str, Any], pacing
                       slos: tuple[tuple[str, str, str, float], ...] = (("ttfa_ms", "p95", "<", 1200.0),)) -> dict[str, Any]:
     """A summary.json of the shape in contracts section 10, computed from the records."""
     frame = turns_frame(records)
-    metrics = {m: {**metric_stats(frame[m]), "timeouts": 0} for m in METRIC_COLUMNS}
+    metrics = {m: {**metric_stats(frame[m] if m in frame else []), "timeouts": 0} for m in METRIC_COLUMNS}
     slo_rows = []
     for metric, stat, op, threshold in slos:
         value = metrics[metric][stat]
