@@ -19,7 +19,7 @@ from xml.sax.saxutils import escape, quoteattr
 from harness.trace import redact_url
 
 SETTINGS = ("dialect", "format", "corpus", "scenarios", "scenario_params", "turns", "users", "spawn_rate", "run_time",
-            "chunk_ms", "rtf", "turn_timeout_s", "pacing_limit_ms", "slos", "shape")
+            "chunk_ms", "rtf", "turn_timeout_s", "pacing_limit_ms", "slos", "shape", "settings", "git")
 _SECRET_NAME = re.compile(r"key|token|secret|password|auth|argv|env", re.IGNORECASE)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([hms])")
 

@@ -39,6 +39,7 @@ th{background:#eef1f5}td.num{text-align:right;font-variant-numeric:tabular-nums;
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:10px}.grid>div{min-width:0}
 .scroll{max-height:520px;overflow:auto}
 nav a{margin-right:12px;font-size:.9rem}
+.ci{color:#7a8291;font-size:.75rem}
 """
 
 # A small template: plotly's default one adds ~10 kB of JSON to every figure.
