@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,7 +61,7 @@ def delta_table(a: pd.DataFrame, b: pd.DataFrame, stats: tuple[str, ...] = ("cou
             va, vb = sa[stat], sb[stat]
             delta = None if va is None or vb is None else float(vb) - float(va)
             pct = None if delta is None or not va else 100.0 * delta / float(va)
-            row = {"metric": metric, "stat": stat, "a": va, "b": vb, "delta": delta, "delta_pct": pct,
+            row: dict[str, Any] = {"metric": metric, "stat": stat, "a": va, "b": vb, "delta": delta, "delta_pct": pct,
                    "a_ci": None, "b_ci": None, "a_note": None, "b_note": None, "separated": 0}
             if stat in PERCENTILE_STATS:
                 row["a_ci"], row["a_note"] = interval_row(values_a, stat)

@@ -33,9 +33,9 @@ def level_groups(users: pd.Series, minimum: int = MIN_TURNS_PER_BIN) -> list[tup
     minimum = max(minimum, -(-len(known) // MAX_GROUPS))
     groups: list[tuple[float, float, list[Any]]] = []
     current: list[Any] = []
-    low = None
+    low = 0.0
     for level, rows in known.groupby(known, sort=True).groups.items():
-        low = level if not current else low
+        low = float(level) if not current else low
         current.extend(rows)
         if len(current) >= minimum:
             groups.append((float(low), float(level), current))
