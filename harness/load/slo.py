@@ -140,7 +140,8 @@ def slo_bound(slo: Slo, summary: dict[str, Any], records: list[dict[str, Any]] |
     block = summary["metrics"][slo.metric]
     ci = block.get("ci") or {}
     q = float(slo.stat[1:])
-    if ci and abs(float(ci.get("level", 0)) * 100 - slo.level_pct) < 1e-9:
+    level = float((summary.get("uncertainty") or {}).get("level") or 0)
+    if ci and abs(level * 100 - slo.level_pct) < 1e-9:
         interval = ci.get(slo.stat)
     elif records is not None:
         interval = percentile_interval((r.get(slo.metric) for r in records), q, level=slo.level_pct / 100)

@@ -17,7 +17,7 @@ import numpy as np
 
 from harness.metrics.incidents import CAUSES
 from harness.metrics.record import STATUSES, VAD_VERDICTS
-from harness.metrics.uncertainty import percentile_intervals
+from harness.metrics.uncertainty import describe, percentile_intervals
 
 METRICS = ("ttfa_ms", "ttfa_from_commit_ms", "ttfa_audible_ms", "vad_stop_ms", "vad_commit_ms", "vad_end_error_ms",
            "response_done_ms", "cancel_ack_ms", "cancel_leak_ms", "barge_in_ms", "truncate_ack_ms",
@@ -74,7 +74,7 @@ def vad_block(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The `turns`, `metrics`, `by`, `vad` and `incidents` parts of summary.json."""
+    """The `turns`, `metrics`, `by`, `vad`, `incidents` and `uncertainty` parts of summary.json."""
     status_counts = Counter(r.get("status") for r in records)
     turns = {"total": len(records), **{s: status_counts.get(s, 0) for s in STATUSES}}
     by: dict[str, Any] = {}
@@ -84,7 +84,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
             groups.setdefault(str(r.get(key)), []).append(r)
         by[key] = {name: _metrics_block(rows) for name, rows in sorted(groups.items())}
     return {"turns": turns, "metrics": _metrics_block(records), "by": by, "vad": vad_block(records),
-            "incidents": incident_block(records)}
+            "incidents": incident_block(records), "uncertainty": describe()}
 
 
 def conformance(violations: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:

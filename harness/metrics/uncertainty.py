@@ -86,20 +86,26 @@ def _interval_of_sorted(array: np.ndarray, q: float, level: float, resamples: in
 
 def percentile_intervals(values: Iterable[Any], percentiles: Sequence[float] = (50, 90, 95, 99),
                          level: float = LEVEL) -> dict[str, Any]:
-    """The `ci` block of a metric in summary.json: level, method, n and, per percentile, [low, high]
-    or None (below its minimum count; `withheld` lists those with the reason)."""
+    """The `ci` block of a metric in summary.json: per percentile [low, high], or None (no values, or
+    below its minimum count: `withheld` says so with n). Level and method are in `describe()`."""
     array = _finite_sorted(values)
-    block: dict[str, Any] = {"level": level, "method": METHOD, "count": int(array.size)}
-    withheld = []
+    block: dict[str, Any] = {}
+    withheld = {}
     for q in percentiles:
         name = f"p{q:g}"
         interval = _interval_of_sorted(array, q, level, RESAMPLES, SEED, min_count(q))
         block[name] = None if interval is None else [interval[0], interval[1]]
         if interval is None and array.size:
-            withheld.append(name)
+            withheld[name] = f"{TOO_FEW} (n={array.size} < {min_count(q)})"
     if withheld:
-        block["withheld"] = {name: f"{TOO_FEW} (n={array.size} < {min_count(float(name[1:]))})" for name in withheld}
+        block["withheld"] = withheld
     return block
+
+
+def describe(level: float = LEVEL) -> dict[str, Any]:
+    """summary.json's `uncertainty`: how every `ci` block was computed."""
+    return {"level": level, "method": METHOD, "resamples": RESAMPLES, "seed": SEED,
+            "min_count": {f"p{q:g}": n for q, n in MIN_COUNT.items()}}
 
 
 def separated(a: Sequence[float] | None, b: Sequence[float] | None) -> int:

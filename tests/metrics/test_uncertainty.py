@@ -83,7 +83,8 @@ def test_every_percentile_in_the_summary_has_its_interval_overall_and_by_group()
     for p in ("p50", "p90", "p95", "p99"):
         low, high = ttfa["ci"][p]
         assert low <= ttfa[p] <= high
-    assert ttfa["ci"]["level"] == 0.95 and "bootstrap" in ttfa["ci"]["method"]
+    assert summary["uncertainty"]["level"] == 0.95 and "bootstrap" in summary["uncertainty"]["method"]
+    assert summary["uncertainty"]["min_count"] == {"p50": 10, "p90": 30, "p95": 30, "p99": 30}
     barge = summary["by"]["scenario"]["barge_in"]["ttfa_ms"]
     assert barge["count"] == 25 and barge["ci"]["p95"] is None and barge["ci"]["p50"] is not None
     assert summary["metrics"]["vad_commit_ms"]["ci"]["p50"] is None
