@@ -53,7 +53,8 @@ def verdict_html(summary: dict[str, Any] | None) -> str:
     rows = []
     for slo in slos:
         verdict = '<span class="pass">pass</span>' if slo.get("passed") else '<span class="fail">FAIL</span>'
-        rows.append((esc(slo.get("expr")), fmt_num(slo.get("value")),
+        note = f' <span class="muted">({esc(slo["note"])})</span>' if slo.get("note") else ""
+        rows.append((esc(slo.get("expr")), fmt_num(slo.get("value")) + note,
                      f"{esc(slo.get('op'))} {fmt_num(slo.get('threshold'))}", verdict))
     return banner + table(["SLO", "value", "threshold", "verdict"], rows, raw_html_columns=(0, 1, 2, 3))
 
@@ -92,12 +93,9 @@ def percentile_table_html(turns: pd.DataFrame) -> str:
             shown, extra = fmt_num(value), ""
             if column in PERCENTILE_COLUMNS and exact and values is not None:
                 interval = percentile_interval(values, float(column[1:]))
-                if interval is None:
-                    shown = (f'<span class="muted" title="point {fmt_num(value)}: fewer than '
-                             f'{min_count(float(column[1:]))} values">{TOO_FEW}</span>')
-                else:
+                if interval is not None:
                     extra = f' data-low="{interval[0]!r}" data-high="{interval[1]!r}"'
-                    shown += f'<br><span class="ci">[{fmt_num(interval[0])}, {fmt_num(interval[1])}]</span>'
+                shown = _percentile_html(values, float(column[1:]), value)
             cells.append(f'<td class="num" data-metric="{esc(metric)}" data-stat="{column}" '
                          f'data-value="{exact}"{extra}>{shown}</td>')
         body.append(f"<tr{muted}>{''.join(cells)}</tr>")
@@ -107,17 +105,27 @@ def percentile_table_html(turns: pd.DataFrame) -> str:
     return note + f'<table id="percentiles"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
+def _percentile_html(values: Any, q: float, point: Any) -> str:
+    """A percentile with its 95 % interval under it, or "n too small" (the point in the tooltip)."""
+    interval = percentile_interval(values, q)
+    if interval is None:
+        return f'<span class="muted" title="point {fmt_num(point)}: fewer than {min_count(q)} values">{TOO_FEW}</span>'
+    return f'{fmt_num(point)}<br><span class="ci">[{fmt_num(interval[0])}, {fmt_num(interval[1])}]</span>'
+
+
 def breakdown_html(turns: pd.DataFrame, metric: str, by: tuple[str, ...] = ("scenario", "format")) -> str:
-    """p50/p95/p99 of one metric per group: which scenario or format is slow."""
+    """p50/p95/p99 of one metric per group (each with its interval): which scenario or format is slow."""
     measured = turns[turns[metric].notna()]
     if measured.empty:
         return f'<p class="muted">No turn measured {esc(metric)}.</p>'
     rows = []
     for key, group in measured.groupby([measured[c].fillna("?") for c in by], sort=True):
         stats = metric_stats(group[metric])
-        rows.append(list(key) + [stats["count"], stats["p50"], stats["p95"], stats["p99"], stats["max"]])
+        values = group[metric].to_numpy(dtype="float64")
+        rows.append([esc(k) for k in key] + [fmt_num(stats["count"])]
+                    + [_percentile_html(values, q, stats[f"p{q}"]) for q in (50, 95, 99)] + [fmt_num(stats["max"])])
     headers = list(by) + ["count", "p50", "p95", "p99", "max"]
-    return table(headers, rows, numeric=[False] * len(by) + [True] * 5)
+    return table(headers, rows, raw_html_columns=tuple(range(len(headers))))
 
 
 def pacing_table_html(summary: dict[str, Any] | None, turns: pd.DataFrame) -> str:
