@@ -27,15 +27,19 @@ class UserHistory:
     from_locust: bool
 
     def users_at(self, t_wall_s: pd.Series | np.ndarray) -> np.ndarray:
-        """The user count in force at each time (the last history row at or before it; NaN before the first)."""
+        """The user count at each time: the history row nearest to it (Locust samples once a second, so
+        a turn 0.6 s after a row is closer to the next one; a tie takes the earlier row); NaN more than
+        half a second before the first row."""
         times = np.asarray(t_wall_s, dtype="float64")
         if self.frame.empty:
             return np.full(times.shape, np.nan)
         stamps = self.frame["t_wall_s"].to_numpy(dtype="float64")
         users = self.frame["users"].to_numpy(dtype="float64")
-        index = np.searchsorted(stamps, times, side="right") - 1
-        out = np.where(index >= 0, users[np.clip(index, 0, None)], np.nan)
-        out[~np.isfinite(times)] = np.nan
+        after = np.clip(np.searchsorted(stamps, times, side="left"), 0, len(stamps) - 1)
+        before = np.clip(after - 1, 0, len(stamps) - 1)
+        nearest = np.where(np.abs(stamps[after] - times) < np.abs(times - stamps[before]), after, before)
+        out = users[nearest]
+        out[~np.isfinite(times) | (times < stamps[0] - 0.5)] = np.nan
         return out
 
 

@@ -38,9 +38,10 @@ def test_the_user_count_over_time_is_locusts_own_history(ramp_run: Path) -> None
     assert drawn.name == "users" and drawn.line.shape == "hv"
     assert list(drawn.y) == raw["User Count"].tolist()
     assert np.allclose(np.asarray(drawn.x) + t0, raw["Timestamp"].to_numpy())
-    # each turn's concurrency: the history row in force when it started
-    at = history.users_at(np.array([raw["Timestamp"].iloc[10] + 0.5, raw["Timestamp"].iloc[0] - 1]))
-    assert at[0] == raw["User Count"].iloc[10] and np.isnan(at[1])
+    # each turn's concurrency: the history row nearest to its start (a tie takes the earlier row)
+    stamps, counts = raw["Timestamp"], raw["User Count"]
+    at = history.users_at(np.array([stamps[10] + 0.5, stamps[10] + 0.6, stamps[10] - 0.4, stamps[0] - 1]))
+    assert at[:3].tolist() == [counts[10], counts[11], counts[10]] and np.isnan(at[3])
 
 
 def test_only_the_aggregated_rows_of_a_full_history_count(tmp_path: Path) -> None:
