@@ -1,7 +1,8 @@
 """Summaries of turn records: exact percentiles, counts, groups, incident rates, conformance.
 
 Percentiles are numpy's default (linear) over the finite values of a metric, never Locust's
-bucketed ones. Every turn (timed out and failed included) stays in the turn counts and in the
+bucketed ones; each metric's `ci` holds the seeded bootstrap interval of every percentile, or
+None below its minimum count (`harness.metrics.uncertainty`). Every turn (timed out and failed included) stays in the turn counts and in the
 denominators of incident and status rates; a metric's `timeouts` counts the timed-out turns of
 the scenarios that measure it.
 """
@@ -16,6 +17,7 @@ import numpy as np
 
 from harness.metrics.incidents import CAUSES
 from harness.metrics.record import STATUSES, VAD_VERDICTS
+from harness.metrics.uncertainty import describe, percentile_intervals
 
 METRICS = ("ttfa_ms", "ttfa_from_commit_ms", "ttfa_audible_ms", "vad_stop_ms", "vad_commit_ms", "vad_end_error_ms",
            "response_done_ms", "cancel_ack_ms", "cancel_leak_ms", "barge_in_ms", "truncate_ack_ms",
@@ -33,7 +35,7 @@ def _finite(values: Iterable[Any]) -> np.ndarray:
 
 
 def metric_stats(values: Iterable[Any]) -> dict[str, Any]:
-    array = _finite(values)
+    array = values[np.isfinite(values)] if isinstance(values, np.ndarray) else _finite(values)
     if array.size == 0:
         return {"count": 0, "p50": None, "p90": None, "p95": None, "p99": None, "max": None}
     points = np.percentile(array, PERCENTILES)
@@ -44,7 +46,9 @@ def metric_stats(values: Iterable[Any]) -> dict[str, Any]:
 def _metrics_block(records: list[dict[str, Any]]) -> dict[str, Any]:
     block: dict[str, Any] = {}
     for metric in METRICS:
-        stats = metric_stats(r.get(metric) for r in records)
+        values = _finite(r.get(metric) for r in records)
+        stats = metric_stats(values)
+        stats["ci"] = percentile_intervals(values, PERCENTILES)
         measuring = {r.get("scenario") for r in records if r.get(metric) is not None}
         stats["timeouts"] = sum(1 for r in records if r.get("status") == "timeout" and r.get(metric) is None
                                 and (r.get("scenario") in measuring or metric in ("ttfa_ms", "response_done_ms")))
@@ -72,7 +76,7 @@ def vad_block(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The `turns`, `metrics`, `by`, `vad` and `incidents` parts of summary.json."""
+    """The `turns`, `metrics`, `by`, `vad`, `incidents` and `uncertainty` parts of summary.json."""
     status_counts = Counter(r.get("status") for r in records)
     turns = {"total": len(records), **{s: status_counts.get(s, 0) for s in STATUSES}}
     by: dict[str, Any] = {}
@@ -82,7 +86,8 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
             groups.setdefault(str(r.get(key)), []).append(r)
         by[key] = {name: _metrics_block(rows) for name, rows in sorted(groups.items())}
     return {"turns": turns, "metrics": _metrics_block(records), "by": by, "vad": vad_block(records),
-            "incidents": incident_block(records), "probes": probe_block(records)}
+            "incidents": incident_block(records), "probes": probe_block(records),
+            "uncertainty": describe()}
 
 
 def mean_interval_95(values: list[float]) -> list[float] | None:
