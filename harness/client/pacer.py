@@ -15,7 +15,6 @@ never at import, because Locust forks its worker processes after importing the l
 
 from __future__ import annotations
 
-import gc
 import heapq
 import itertools
 import os
@@ -26,6 +25,7 @@ from fractions import Fraction
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from harness.runtime import defer_full_collections
 from harness.trace.vocabulary import Mark
 
 _NS_PER_MS = 1_000_000
@@ -336,7 +336,8 @@ _pacer_lock = threading.Lock()
 def get_pacer() -> Pacer:
     """The process's pacer, created on first use (again in a forked child).
 
-    Creating it also sets the garbage collector up for the run (`defer_full_collections`).
+    Creating it also sets the garbage collector up for the run (harness.runtime: the import-time
+    heap frozen, full collections deferred).
     """
     global _pacer
     with _pacer_lock:
@@ -345,28 +346,3 @@ def get_pacer() -> Pacer:
             defer_full_collections()
         return _pacer
 
-
-# gen1 collections between full (gen2) collections: high enough that none runs during a run.
-FULL_COLLECTION_EVERY = 1 << 30
-
-
-def defer_full_collections() -> None:
-    """Freeze everything alive now and stop automatic full collections for the rest of the process.
-
-    A full collection holds the interpreter for every caller of the process at once. Measured at
-    150 users (plain:3,barge_in:1,client_cancel:1, caller pinned at real-time priority so only
-    in-process stalls remain): with the default thresholds one full collection every ~20 s held the
-    interpreter 22-54 ms and made 148 of 884 turns `invalid_pacing`; with full collections deferred,
-    0 of 870, young collections (gen0/gen1) unchanged. Freezing first keeps the import-time heap
-    (modules, corpora, encoded clips) out of every collection. What a full collection would have
-    freed is cyclic garbage of ended sessions (about 100 objects each); `harness run` and plain
-    Locust runs end their process after the run, and `collect_deferred()` frees it on demand.
-    """
-    gc.freeze()
-    gen0, gen1, _ = gc.get_threshold()
-    gc.set_threshold(gen0, gen1, FULL_COLLECTION_EVERY)
-
-
-def collect_deferred() -> int:
-    """One full collection now (at a test's stop, when no caller is timing anything)."""
-    return gc.collect()
