@@ -127,6 +127,8 @@ def _locust_command(args: argparse.Namespace, settings: LoadSettings) -> list[st
         cmd += ["--api-key-env", args.api_key_env]
     if args.processes:
         cmd += ["--processes", str(args.processes)]
+    if args.shape:   # checked by check_options; Locust's side builds the LoadTestShape
+        cmd += ["--shape", args.shape]
     return cmd
 
 
