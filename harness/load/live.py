@@ -67,7 +67,7 @@ class LiveBoard:
 
     def rows(self) -> list[dict[str, str]]:
         """The Realtime tab's table: one row per metric (exact percentiles), then turns, incidents,
-        pacing and the run directory."""
+        pacing and the sessions ended with the run's id and directory."""
         rows = []
         with self._lock:
             for metric in self.metrics:
@@ -84,8 +84,8 @@ class LiveBoard:
         rows.append({"name": "pacing (send lateness ms)", "count": str(pacing["appends"]),
                      "p50": _fmt(pacing["p50_ms"]), "p99": _fmt(pacing["p99_ms"]),
                      "detail": f"{verdict} the {pacing['limit_ms']:g} ms limit" if verdict else "no audio sent yet"})
-        rows.append({"name": "run", "count": str(self.sessions), "detail": " ".join(
-            part for part in (f"sessions; id {self.run_id}", f"dir {self.out}", self.message) if part)})
+        rows.append({"name": "sessions ended", "count": str(self.sessions), "detail": "; ".join(
+            part for part in (f"run {self.run_id}", f"dir {self.out}", self.message) if part)})
         return rows
 
     def snapshot(self) -> dict[str, Any]:

@@ -109,7 +109,7 @@ def _init(environment: Any, **_: Any) -> None:
         environment.host = options.target   # the web UI's host field shows the target
     plan = parse_shape(getattr(options, "shape", None))
     if plan is not None and not isinstance(environment.runner, WorkerRunner):
-        environment.shape_class = locust_shape(plan, environment.runner)
+        environment.shape_class = locust_shape(plan, environment)
     if isinstance(environment.runner, MasterRunner):
         environment.runner.register_message(RECORDS_MESSAGE, lambda msg, **_: _keep_shipped(msg.data))
     webui.install(environment, BOARD)

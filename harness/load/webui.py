@@ -67,5 +67,5 @@ def install(environment: Any, board: LiveBoard) -> None:
             plan = parse_shape(request.form["shape"])
         except LoadSettingsError as exc:
             return jsonify({"success": False, "message": str(exc), "host": environment.host})
-        environment.shape_class = None if plan is None else locust_shape(plan, environment.runner)
+        environment.shape_class = None if plan is None else locust_shape(plan, environment)
         return None
