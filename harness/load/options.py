@@ -46,6 +46,10 @@ def parse_timespan(text: str) -> int:
     return parts.get("hours", 0) * 3600 + parts.get("minutes", 0) * 60 + parts.get("seconds", 0)
 
 
+# Locust's --stop-timeout for every harness run (`harness run` passes it; plain Locust's users
+# raise a lower one to it): the callers end their sessions themselves within ~0.25 s of the stop,
+# so turns cut by the stop are recorded `stopped`, never killed mid-record.
+STOP_TIMEOUT_S = 10.0
 MAX_CHUNK_MS = 1000.0
 # A chunk must hold a whole number of samples in every format (24 kHz pcm16 and 8 kHz G.711): a
 # multiple of 1000 / gcd(rates) ms, 0.125 ms. (AudioFormat.rate_hz is the source of the rates.)
