@@ -156,3 +156,11 @@ def test_a_browser_starts_a_test_with_harness_options_sees_the_realtime_tab_and_
     _wait_for("the second run directory", lambda: _assembled(url), 90)
     assert _complete(second)["turns"]["total"] >= 1
     assert json.loads((run_dir / "summary.json").read_text()) == summary   # the first one untouched
+
+    # A bad value in the form: no test, its one line on the Realtime board.
+    assert _post(url + "/swarm", {"user_count": "1", "spawn_rate": "1", "host": run["target"],
+                                  "scenario": "telepathy:1"})["success"]
+    refused = _wait_for("the refusal", lambda: (m := _get_json(url + "/realtime")["message"]).startswith(
+        "not started:") and m, 30)
+    assert "unknown scenario 'telepathy'" in refused
+    _wait_for("the refused test to stop", lambda: _get_json(url + "/stats/requests")["state"] == "stopped", 30)
