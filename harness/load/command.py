@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.load.options import LoadSettings, add_harness_options, check_options, new_run_id
+from harness.load.options import STOP_TIMEOUT_S, LoadSettings, add_harness_options, check_options, new_run_id
 from harness.load.slo import load_slos
 from harness.rundir import finalize_run, run_info, summary_table
 
@@ -114,7 +114,7 @@ def _target(args: argparse.Namespace) -> Iterator[_Embedded]:
 def _locust_command(args: argparse.Namespace, settings: LoadSettings) -> list[str]:
     out = settings.out
     cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
-           "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.run_time, "-s", "10",
+           "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.run_time, "-s", f"{STOP_TIMEOUT_S:g}",
            "--csv", str(out / "stats"), "--html", str(out / "locust.html"), "--loglevel", "WARNING",
            "--target", settings.target, "--dialect", settings.dialect, "--format", settings.fmt,
            "--corpus", settings.corpus, "--scenario", args.scenario, "--scenario-params", args.scenario_params,
@@ -127,6 +127,8 @@ def _locust_command(args: argparse.Namespace, settings: LoadSettings) -> list[st
         cmd += ["--api-key-env", args.api_key_env]
     if args.processes:
         cmd += ["--processes", str(args.processes)]
+    if args.shape:   # checked by check_options; Locust's side builds the LoadTestShape
+        cmd += ["--shape", args.shape]
     return cmd
 
 
