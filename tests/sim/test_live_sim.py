@@ -128,3 +128,35 @@ def test_commands_before_session_start_and_unknown_commands_are_refused(sim_fact
                                                                  "audio": {"format": {"type": "audio/pcm", "rate": 16000}}}}))
         bad_rate = _strict(ws.recv(timeout=10).encode())
         assert bad_rate["error"]["param"] == "session.audio.format.rate"
+
+
+def test_the_live_answer_keeps_the_latency_model_it_was_given(sim_factory) -> None:
+    """first_audio=fixed:300: the first Live chunk is scheduled 300 ms after its response began, and the
+    caller hears nothing sooner than the model's stages add up to after the audio that ended the turn."""
+    import time
+
+    from websockets.sync.client import connect
+
+    sim = sim_factory(SimConfig(latency={"speech_start": "fixed:0", "vad_decision": "fixed:0", "commit": "fixed:10",
+                                         "response_start": "fixed:20", "first_audio": "fixed:300",
+                                         "delta_gap": "fixed:20"}))
+    fmt = AudioFormat.G711_ULAW
+    with connect(f"ws://127.0.0.1:{sim.port}/v1/live/sessions", open_timeout=10) as ws:
+        ws.send(json.dumps({"type": "session.start",
+                            "session": {"model": "gpt-live-1", "audio": {"format": fmt.render(Dialect.LIVE)}}}))
+        assert _strict(ws.recv(timeout=10).encode())["type"] == "session.started"
+        audio = burst_audio(fmt, [("silence", 200), ("speech", 600), ("silence", 1000)])
+        step = int(fmt.bytes_per_ms * CHUNK_MS)
+        for i in range(0, len(audio), step):
+            ws.send(json.dumps({"type": "session.input_audio.append",
+                                "audio": base64.b64encode(audio[i:i + step]).decode()}))
+        sent_s = time.perf_counter()
+        for _ in range(200):
+            event = _strict(ws.recv(timeout=10).encode())
+            if event["type"] == "session.output_audio.delta":
+                break
+        heard_ms = (time.perf_counter() - sent_s) * 1000
+    assert heard_ms >= 300 + 20 + 10 - 5   # never sooner than the stages (the VAD decided on audio already sent)
+    first = [r for r in sim.trace.select("send") if r.get("stage") == "first_audio"][0]
+    assert first["type"] == "session.output_audio.delta" and first["delay_ns"] == 300_000_000
+    assert first["sent_ns"] - first["trigger_ns"] >= 300_000_000
