@@ -65,6 +65,9 @@ class SessionSpec:
         if parts.scheme not in ("ws", "wss") or not parts.hostname:
             raise SpecError(f"the target URL must start with ws:// or wss:// and name a host (got scheme "
                             f"{parts.scheme!r}); use ws://HOST:PORT/PATH or wss://HOST/PATH")
+        if self.dialect == "live":
+            raise SpecError("dialect='live': the caller does not speak Live yet (harness.protocol and the "
+                            "simulator do); use 'ga' or 'beta'")
         if self.auth not in AUTH_SCHEMES:
             raise SpecError(f"auth={self.auth!r} is unknown; use one of {', '.join(AUTH_SCHEMES)}")
         if not self.rtt_interval_s >= 0:

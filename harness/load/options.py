@@ -282,6 +282,9 @@ class LoadSettings:
             raise LoadSettingsError(f"--target {target!r} is not a WebSocket URL; use ws://HOST:PORT/PATH or wss://...")
         if options.dialect not in {d.value for d in Dialect}:
             raise LoadSettingsError(f"--dialect {options.dialect!r}: use ga or beta")
+        if options.dialect == Dialect.LIVE.value:
+            raise LoadSettingsError("--dialect live: the caller does not speak Live yet (the simulator serves it at "
+                                    "/v1/live/sessions; see README 'Live API'); use ga or beta")
         if options.audio_format not in {f.value for f in AudioFormat}:
             raise LoadSettingsError(f"--format {options.audio_format!r}: use pcm16, g711_ulaw or g711_alaw")
         try:

@@ -69,6 +69,22 @@ class Kind(str, Enum):
     RESPONSE_CREATE = "response_create"
     RESPONSE_CANCEL = "response_cancel"
     OUTPUT_AUDIO_BUFFER_CLEAR = "output_audio_buffer_clear"
+    # Live only (live_catalogue.py): the Live API's own events with no Realtime equivalent
+    SESSION_STARTED = "session_started"
+    SESSION_CLOSED = "session_closed"
+    INPUT_AUDIO_MUTED = "input_audio_muted"
+    INPUT_AUDIO_UNMUTED = "input_audio_unmuted"
+    INPUT_AUDIO_REFLECTED = "input_audio_reflected"
+    USAGE_UPDATED = "usage_updated"
+    INFO = "info"
+    TRANSPORT_RINGING = "transport_ringing"
+    TRANSPORT_ANSWERED = "transport_answered"
+    TRANSPORT_FAILED = "transport_failed"
+    DTMF_SENT = "dtmf_sent"
+    SESSION_START = "session_start"
+    SESSION_CLOSE = "session_close"
+    INPUT_AUDIO_MUTE = "input_audio_mute"
+    INPUT_AUDIO_UNMUTE = "input_audio_unmute"
 
 
 CLIENT = "client"
@@ -87,6 +103,9 @@ class EventSpec:
     optional: tuple[str, ...] = ()
 
     def wire_name(self, dialect: Dialect) -> str | None:
+        """The Realtime name in `dialect`; None for Live, whose names are in live_catalogue.py."""
+        if dialect is Dialect.LIVE:
+            return None
         return self.ga if dialect is Dialect.GA else self.beta
 
     @property

@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover - orjson is a dependency; json is the fa
 
 from harness.protocol.catalogue import CLIENT, SERVER
 from harness.protocol.errors import RemoteProtocolError
-from harness.protocol.events import Event, classify
+from harness.protocol.events import Event, classify, classify_live
 from harness.protocol.formats import Dialect
 
 _PREVIEW_CHARS = 80
@@ -69,14 +69,19 @@ def _load(text: str | bytes, who: str) -> tuple[str, dict[str, Any]]:
 
 
 def decode_server(text: str | bytes, dialect: Dialect | str | None = None) -> Event:
-    """A server frame -> Event. `dialect` is accepted for symmetry; names of both decode."""
+    """A server frame -> Event. Realtime names of both GA and beta decode in either; Live names
+    (whose `session.updated`, `error` mean other shapes) only when `dialect` is live."""
     type_, fields = _load(text, "the server")
+    if dialect == Dialect.LIVE:
+        return classify_live(type_, fields, SERVER)
     return classify(type_, fields, SERVER)
 
 
 def decode_client(text: str | bytes, dialect: Dialect | str | None = None) -> Event:
     """A client frame -> Event (for the simulator). Same tolerance as decode_server."""
     type_, fields = _load(text, "the client")
+    if dialect == Dialect.LIVE:
+        return classify_live(type_, fields, CLIENT)
     return classify(type_, fields, CLIENT)
 
 

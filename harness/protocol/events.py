@@ -13,6 +13,7 @@ from typing import Any
 from harness.protocol.catalogue import CLIENT, CLIENT_NAMES, SERVER_NAMES, SPEC_BY_KIND, EventSpec, Kind
 from harness.protocol.errors import LocalProtocolError
 from harness.protocol.formats import Dialect
+from harness.protocol.live_catalogue import LIVE_CLIENT_NAMES, LIVE_SERVER_NAMES, LiveEventSpec, live_spec
 
 
 @dataclass
@@ -22,7 +23,8 @@ class Event:
     kind: Kind
     type: str
     fields: dict[str, Any] = field(default_factory=dict)
-    # The dialect the wire name belongs to; None when both dialects use it (or it is unknown).
+    # The dialect the wire name belongs to; None when both Realtime dialects use it (or it is
+    # unknown); LIVE for every event classified as Live.
     name_dialect: Dialect | None = None
     # Fields present but not listed in the catalogue for this kind (sorted); kept in `fields`.
     extra_fields: tuple[str, ...] = ()
@@ -34,8 +36,12 @@ class Event:
         return self.fields[name]
 
     @property
-    def spec(self) -> EventSpec | None:
-        return SPEC_BY_KIND.get(self.kind) if self.kind is not Kind.UNKNOWN else None
+    def spec(self) -> EventSpec | LiveEventSpec | None:
+        if self.kind is Kind.UNKNOWN:
+            return None
+        if self.name_dialect is Dialect.LIVE:
+            return live_spec(self.kind)
+        return SPEC_BY_KIND.get(self.kind)
 
     @property
     def missing_fields(self) -> tuple[str, ...]:
@@ -51,7 +57,7 @@ class Event:
 
 
 def classify(type_: str, fields: dict[str, Any], side: str) -> Event:
-    """Build the Event for a wire name sent by `side` ("client" or "server")."""
+    """Build the Event for a (Realtime) wire name sent by `side` ("client" or "server")."""
     names = CLIENT_NAMES if side == CLIENT else SERVER_NAMES
     found = names.get(type_)
     if found is None:
@@ -62,6 +68,16 @@ def classify(type_: str, fields: dict[str, Any], side: str) -> Event:
     return Event(spec.kind, type_, fields, name_dialect, extra)
 
 
+def classify_live(type_: str, fields: dict[str, Any], side: str) -> Event:
+    """Build the Event for a Live wire name sent by `side`; a name Live lacks is Kind.UNKNOWN."""
+    found = (LIVE_CLIENT_NAMES if side == CLIENT else LIVE_SERVER_NAMES).get(type_)
+    if found is None:
+        return Event(Kind.UNKNOWN, type_, fields, Dialect.LIVE)
+    known = found.known_fields
+    extra = tuple(sorted(name for name in fields if name not in known))
+    return Event(found.kind, type_, fields, Dialect.LIVE, extra)
+
+
 def make_event(kind: Kind | str, dialect: Dialect | str, **fields: Any) -> Event:
     """An event of `kind` with the wire name `dialect` uses for it.
 
@@ -70,6 +86,11 @@ def make_event(kind: Kind | str, dialect: Dialect | str, **fields: Any) -> Event
     """
     kind = Kind(kind)
     dialect = Dialect(dialect)
+    if dialect is Dialect.LIVE:
+        live = live_spec(kind)
+        if live is None:
+            raise LocalProtocolError(f"make_event: the live dialect has no {kind.value!r} event")
+        return classify_live(live.name, dict(fields), live.side)
     spec = SPEC_BY_KIND.get(kind)
     if spec is None:
         raise LocalProtocolError(f"make_event: {kind.value!r} is not a catalogued event kind")

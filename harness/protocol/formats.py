@@ -1,4 +1,4 @@
-"""The two wire dialects and the three audio formats, with their names in each dialect.
+"""The wire dialects (Realtime GA and beta, and OpenAI Live) and the three audio formats, with their names in each dialect.
 
 A format's facts (sample rate, bytes per sample, the byte that encodes silence) live here
 once; `harness.audio` reads them from the enum instead of repeating them.
@@ -11,10 +11,14 @@ from typing import Any
 
 
 class Dialect(str, Enum):
-    """Which shape of the Realtime protocol a connection speaks."""
+    """Which protocol a connection speaks: Realtime GA or beta, or Live (`/v1/live/sessions`).
+
+    Live is a different API, not a third Realtime shape: its events live in `live_catalogue.py`.
+    """
 
     GA = "ga"
     BETA = "beta"
+    LIVE = "live"
 
 
 class AudioFormat(str, Enum):
@@ -49,9 +53,12 @@ class AudioFormat(str, Enum):
         return n_bytes / self.bytes_per_ms
 
     def render(self, dialect: Dialect) -> str | dict[str, Any]:
-        """The wire form: a beta string, or a GA object `{type, rate}` (rate only for PCM)."""
+        """The wire form: a beta string, a GA object `{type, rate}` (rate only for PCM), or a Live
+        object `{type, rate}` (rate always: Live requires it for G.711 too)."""
         if dialect is Dialect.BETA:
             return self.value
+        if dialect is Dialect.LIVE:
+            return {"type": self.ga_type, "rate": self.rate_hz}
         if self is AudioFormat.PCM16:
             return {"type": self.ga_type, "rate": self.rate_hz}
         return {"type": self.ga_type}

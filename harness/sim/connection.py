@@ -244,8 +244,9 @@ class SimConnection(asyncio.Protocol):
             self._timer = None
         response: Response | None = None
         path = urlsplit(request.path).path.rstrip("/")
-        if not path.endswith("/realtime"):
-            response = protocol.reject(404, "Not found: the Realtime endpoint is /v1/realtime\n")
+        if not (path.endswith("/realtime") or path.endswith("/live/sessions")):
+            response = protocol.reject(404, "Not found: the Realtime endpoint is /v1/realtime "
+                                            "(Live: /v1/live/sessions)\n")
         elif not self.server.serving:
             response = protocol.reject(503, "Server is shutting down.\n")
         else:

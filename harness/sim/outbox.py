@@ -240,7 +240,8 @@ class Outbox:
                         payload = dumps(item.event) if item.raw is None else item.raw.encode("utf-8", "surrogatepass")
                     self._deliver(item, lane, _now(), payload)
                     sent.append(item)
-                    payloads.append(payload)
+                    if payload:  # an empty payload is stamped and recorded, never written (live_session.py)
+                        payloads.append(payload)
                 if payloads:
                     trace = self._trace
                     if trace.live:

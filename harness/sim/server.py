@@ -35,6 +35,7 @@ from harness.sim.answers import Recognizer
 from harness.sim.config import SimConfig, SimConfigError
 from harness.sim.connection import BETA_SUBPROTOCOL, KEY_SUBPROTOCOL_PREFIX, SimConnection
 from harness.sim.lateness import PROBE_INTERVAL_S, Lateness
+from harness.sim.live_session import LiveSession, is_live_path
 from harness.sim.outbox import ERROR_LANE, OutboxFull, Outgoing
 from harness.sim.server_trace import ServerTrace
 from harness.sim.session import Session
@@ -223,7 +224,11 @@ class SimServer:
         dialect = _dialect(conn.request, offered)
         query = parse_qs(urlsplit(conn.request.path).query)
         model = (query.get("model") or query.get("deployment") or [DEFAULT_MODEL])[0]
-        session = Session(ctx, conn, dialect, ctx.next_index(), model)
+        if is_live_path(conn.request.path):  # the Live front-end (live_session.py) over the same engine
+            session: Session = LiveSession(ctx, conn, ctx.next_index())
+            dialect, model = Dialect.LIVE, session.settings.model
+        else:
+            session = Session(ctx, conn, dialect, ctx.next_index(), model)
         conn.session = session
         ctx.sessions.add(session)
         session.started_s = time.perf_counter()
