@@ -62,7 +62,7 @@ class Receiver:
         self._fmt = fmt
         self._audible: set[str] = set()     # responses with an audible sample already
         self._jitter_ms = jitter_ms
-        self.rules = ConnectionRules(perspective="client", dialect=dialect)
+        self.rules = ConnectionRules(perspective="client", dialect=dialect, appends_observed=False)
         self._on_speech_started = on_speech_started   # the session's checks that need its own knowledge
         self.players: dict[str, Player] = {}
         self.lost: ConnectionLost | None = None

@@ -120,7 +120,7 @@ def _locust_command(args: argparse.Namespace, settings: LoadSettings) -> list[st
            "--corpus", settings.corpus, "--scenario", args.scenario, "--scenario-params", args.scenario_params,
            "--turns", str(settings.turns), "--chunk-ms", str(settings.chunk_ms), "--rtf", str(settings.rtf),
            "--turn-timeout", str(settings.turn_timeout_s), "--lateness-limit-ms", str(settings.lateness_limit_ms),
-           "--vad-fallback", settings.vad_fallback,
+           "--vad-fallback", settings.vad_fallback, "--rtt-interval-s", str(settings.rtt_interval_s),
            "--pacing-limit-ms", str(settings.pacing_limit_ms), "--out", str(out), "--run-id", settings.run_id,
            "--auth", settings.auth]
     if args.api_key_env:   # only when named: an implicit default must not become an explicit requirement

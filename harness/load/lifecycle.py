@@ -111,7 +111,7 @@ def _spec(settings: LoadSettings, scenario: str, session_id: str) -> SessionSpec
         scenario_params=dict(settings.scenario_params.get(scenario, {})), corpus=RUN.corpus,
         auth=settings.auth, api_key_env=settings.api_key_env, chunk_ms=settings.chunk_ms, rtf=settings.rtf,
         turn_timeout_s=settings.turn_timeout_s, lateness_limit_ms=settings.lateness_limit_ms,
-        vad_fallback=settings.vad_fallback,
+        vad_fallback=settings.vad_fallback, rtt_interval_s=settings.rtt_interval_s,
         turns=settings.turns, run_id=settings.run_id, session_id=session_id, worker=RUN.worker,
         trace_dir=settings.out / "traces",
     )

@@ -112,6 +112,8 @@ def check_options(options: Any) -> None:
     _positive("--turn-timeout", options.turn_timeout, "number of seconds", "15")
     _positive("--lateness-limit-ms", options.lateness_limit_ms, "number of ms", "20")
     _positive("--pacing-limit-ms", options.pacing_limit_ms, "number of ms", "5", zero_ok=True)
+    _positive("--rtt-interval-s", getattr(options, "rtt_interval_s", None), "number of seconds",
+              "2 (0 turns the ping off)", zero_ok=True)
     if options.turns < 1:
         raise LoadSettingsError(f"--turns {options.turns}: must be at least 1 (turns per session), e.g. 3")
     users = getattr(options, "num_users", getattr(options, "users", None))
@@ -167,6 +169,8 @@ def add_harness_options(parser: Any) -> None:
     _option(group, "--lateness-limit-ms", type=float, default=20.0,
             help="a turn with an append later than this is invalid_pacing")
     _option(group, "--pacing-limit-ms", type=float, default=5.0, help="pacing gate: p99 send lateness limit")
+    _option(group, "--rtt-interval-s", type=float, default=2.0,
+            help="seconds between WebSocket pings for network_rtt_ms (0 = no pings)")
     _option(group, "--vad-fallback", default="manual", choices=("manual", "none"),
             help="a target that never commits (no server VAD): manual = commit and ask for the "
                  "response after the silence window + 1.5 s, so cancel/barge-in/tools are still "
@@ -264,6 +268,7 @@ class LoadSettings:
     vad_fallback: str
     lateness_limit_ms: float
     pacing_limit_ms: float
+    rtt_interval_s: float
     slos: list[str]
     out: Path
     run_id: str
@@ -312,6 +317,7 @@ class LoadSettings:
                    chunk_ms=options.chunk_ms, rtf=options.rtf, turn_timeout_s=options.turn_timeout,
                    vad_fallback=getattr(options, "vad_fallback", "manual"),
                    lateness_limit_ms=options.lateness_limit_ms, pacing_limit_ms=options.pacing_limit_ms,
+                   rtt_interval_s=getattr(options, "rtt_interval_s", 2.0),
                    slos=slo_list(options.slo), out=out, run_id=run_id, auth=options.auth,
                    api_key_env=api_key_env)
 

@@ -90,7 +90,10 @@ class _Response:
 class ConnectionRules:
     """The state of one connection, seen from `perspective` ("client" or "server")."""
 
-    def __init__(self, perspective: str = CLIENT, dialect: Dialect | str | None = None) -> None:
+    def __init__(self, perspective: str = CLIENT, dialect: Dialect | str | None = None,
+                 appends_observed: bool = True) -> None:
+        """`appends_observed=False`: this side's appends are not fed to `observe` (the caller's pacer
+        sends them outside it), so the input buffer's length is unknown and commits are not judged."""
         if perspective not in (CLIENT, SERVER):
             raise ValueError(f"perspective must be 'client' or 'server', not {perspective!r}")
         self.perspective = perspective
@@ -100,13 +103,18 @@ class ConnectionRules:
         self.items: set[WireId] = set()
         self.speech_open: set[WireId] = set()
         self.input_format = AudioFormat.PCM16   # the service's default until a session says otherwise
-        self.input_ms = 0.0                     # appended since the last commit or clear
+        self.appends_observed = appends_observed
+        self._input_ms = 0.0                    # appended since the last commit or clear
 
     @property
     def active_response_ids(self) -> list[WireId]:
         return [rid for rid, r in self.responses.items() if not r.done and r.in_conversation]
 
     # -- the view refusals.refusal() reads (the same rules the simulator enforces) ---------------
+    @property
+    def input_ms(self) -> float:
+        return self._input_ms if self.appends_observed else float("inf")
+
     @property
     def active_response_id(self) -> str | None:
         active = self.active_response_ids
@@ -177,7 +185,7 @@ class ConnectionRules:
                 out.append(("speech_stopped_without_started", f"speech_stopped for {item_id!r}"))
             self.speech_open.discard(item_id)
         elif kind in (Kind.COMMITTED, Kind.CLEARED):
-            self.input_ms = 0.0
+            self._input_ms = 0.0
             if kind is Kind.COMMITTED:
                 self.items.add(event.get("item_id"))
         elif kind in (Kind.ITEM_ADDED, Kind.ITEM_DONE, Kind.ITEM_RETRIEVED):
@@ -252,9 +260,9 @@ class ConnectionRules:
         if kind is Kind.INPUT_AUDIO_APPEND:
             audio = event.get("audio")
             if isinstance(audio, str):
-                self.input_ms += self.input_format.duration_ms(len(audio) * 3 // 4 - audio[-2:].count("="))
+                self._input_ms += self.input_format.duration_ms(len(audio) * 3 // 4 - audio[-2:].count("="))
         elif kind in (Kind.INPUT_AUDIO_CLEAR, Kind.INPUT_AUDIO_COMMIT):
-            self.input_ms = 0.0
+            self._input_ms = 0.0
         elif kind is Kind.SESSION_UPDATE:
             self._session(event.get("session"))
         elif kind is Kind.ITEM_CREATE:

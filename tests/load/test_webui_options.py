@@ -32,7 +32,7 @@ def test_every_harness_option_is_in_the_web_ui_with_its_choices_and_default_and_
     found = _probe()
     extra = found["extra"]
     expected = {"dialect", "audio_format", "corpus", "scenario", "scenario_params", "turns", "chunk_ms", "rtf",
-                "turn_timeout", "lateness_limit_ms", "pacing_limit_ms", "vad_fallback", "slo", "shape", "out",
+                "turn_timeout", "lateness_limit_ms", "pacing_limit_ms", "rtt_interval_s", "vad_fallback", "slo", "shape", "out",
                 "run_id", "auth", "api_key_env"}
     assert set(extra) == expected   # --target is Locust's own host field, not a second one
     assert extra["dialect"]["choices"] == ["ga", "beta"] and extra["dialect"]["default_value"] == "ga"

@@ -78,3 +78,9 @@ def test_the_callers_connection_rules_count_the_appended_audio_in_the_sessions_i
     assert [v.rule for v in rules.observe(_client(Kind.INPUT_AUDIO_COMMIT), sent=True)] == ["commit_without_audio"]
     rules.observe(_client(Kind.INPUT_AUDIO_APPEND, audio=ninety_ms_of_ulaw * 2), sent=True)
     assert rules.observe(_client(Kind.INPUT_AUDIO_COMMIT), sent=True) == []
+
+
+def test_a_side_whose_appends_bypass_the_rules_never_judges_its_commits() -> None:
+    # the caller's pacer sends appends outside ConnectionRules: its buffer length is unknown there
+    rules = ConnectionRules(perspective="client", dialect=Dialect.GA, appends_observed=False)
+    assert rules.observe(_client(Kind.INPUT_AUDIO_COMMIT), sent=True) == []
