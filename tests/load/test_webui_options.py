@@ -35,7 +35,7 @@ def test_every_harness_option_is_in_the_web_ui_with_its_choices_and_default_and_
                 "turn_timeout", "lateness_limit_ms", "pacing_limit_ms", "rtt_interval_s", "vad_fallback", "slo", "shape", "out",
                 "run_id", "auth", "api_key_env"}
     assert set(extra) == expected   # --target is Locust's own host field, not a second one
-    assert extra["dialect"]["choices"] == ["ga", "beta"] and extra["dialect"]["default_value"] == "ga"
+    assert extra["dialect"]["choices"] == ["ga", "beta", "live"] and extra["dialect"]["default_value"] == "ga"
     assert extra["audio_format"]["choices"] == ["pcm16", "g711_ulaw", "g711_alaw"]
     assert extra["auth"]["choices"] == ["bearer", "api-key", "none"]
     assert extra["turns"]["default_value"] == 2   # the command line's value is the form's default
