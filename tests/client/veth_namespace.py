@@ -47,13 +47,16 @@ def veth_namespace(tag: str, host_ip: str, ns_ip: str) -> Iterator[VethNamespace
         raise NamespaceUnavailable(f"network namespaces are not permitted here: {exc.stderr.decode().strip()}") \
             from None
     try:
-        _ip("link", "add", host_if, "type", "veth", "peer", "name", ns_if)
-        _ip("link", "set", ns_if, "netns", ns)
-        _ip("addr", "add", f"{host_ip}/30", "dev", host_if)
-        _ip("link", "set", host_if, "up")
-        _ip("netns", "exec", ns, "ip", "addr", "add", f"{ns_ip}/30", "dev", ns_if)
-        _ip("netns", "exec", ns, "ip", "link", "set", ns_if, "up")
-        _ip("netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        try:
+            _ip("link", "add", host_if, "type", "veth", "peer", "name", ns_if)
+            _ip("link", "set", ns_if, "netns", ns)
+            _ip("addr", "add", f"{host_ip}/30", "dev", host_if)
+            _ip("link", "set", host_if, "up")
+            _ip("netns", "exec", ns, "ip", "addr", "add", f"{ns_ip}/30", "dev", ns_if)
+            _ip("netns", "exec", ns, "ip", "link", "set", ns_if, "up")
+            _ip("netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        except subprocess.CalledProcessError as exc:
+            raise NamespaceUnavailable(f"a veth pair cannot be set up here: {exc.stderr.decode().strip()}") from None
         yield VethNamespace(ns, host_if)
     finally:
         subprocess.run(["ip", "link", "del", host_if], capture_output=True, timeout=10)
