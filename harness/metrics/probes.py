@@ -7,9 +7,11 @@ turn in the `probe` field of the turn's `turn_end` mark; the meter turns that in
 - `endpointing_cost_ms` (manual twin of an endpointing pair): ttfa of the server-VAD turn of the
   same utterance minus this turn's ttfa (its commit went out exactly at the true speech end).
 - `pause_ms`, `pause_split` (pause ladder): the pause inserted between two corpus segments, and
-  whether the server ended the turn inside it: a `speech_stopped` whose end of speech
-  (`audio_end_ms` minus `silence_duration_ms`) falls in the pause (from 100 ms before its start,
-  the VAD's frame and annotation slack, to its end), in input-audio time.
+  whether the server ended the turn inside it: a `speech_stopped` whose silence window overlaps
+  the pause, in input-audio time: decided (`audio_end_ms`) after the pause began, and its end of
+  speech (`audio_end_ms` minus `silence_duration_ms`) before the second segment began. Where
+  the VAD hears the first segment end is its own: an energy VAD loses a soft tail up to ~110 ms
+  before the annotated end (default/utt18), so the end of speech is not compared to the pause start.
 - `backchannel_offset_ms`, `backchannel_cancelled` (backchannel): when the acknowledgement
   started, in ms of the answer's playout, and whether it cancelled the answer: the server
   cancelled it (`turn_detected`) or its `speech_started` cut the playout (a `playout_stop`
@@ -30,8 +32,6 @@ from harness.metrics.matcher import TurnState
 from harness.metrics.session_index import SessionIndex
 from harness.protocol.responses import ResponseFacts
 from harness.trace.vocabulary import Mark
-
-PAUSE_START_SLACK_MS = 100.0
 
 
 def probe_of(ix: SessionIndex, turn: Any) -> dict[str, Any]:
@@ -71,16 +71,18 @@ def probe_columns(ix: SessionIndex, state: TurnState, answer: ResponseFacts | No
 
 
 def split_in_pause(ix: SessionIndex, state: TurnState, pause_at_ms: float, pause_ms: float) -> bool:
-    """Did a speech_stopped of this turn put the end of speech inside the pause?"""
+    """Did a speech_stopped of this turn end speech inside the pause: its silence window (end of
+    speech to decision) overlapping [pause start, pause end) in input-audio time?"""
     start_input_ms = state.start.get("input_ms")
     if start_input_ms is None:
         return False
-    low = float(start_input_ms) + pause_at_ms - PAUSE_START_SLACK_MS
-    high = float(start_input_ms) + pause_at_ms + pause_ms
+    pause_start_ms = float(start_input_ms) + pause_at_ms
+    pause_end_ms = pause_start_ms + pause_ms
     silence_ms = float(ix.silence_duration_ms or 0.0)
     for record in ix.recv_after("speech_stopped", state.start_ns, state.next_start_ns):
         audio_end_ms = (record.get("event") or {}).get("audio_end_ms")
-        if audio_end_ms is not None and low <= float(audio_end_ms) - silence_ms < high:
+        if audio_end_ms is not None and float(audio_end_ms) > pause_start_ms \
+                and float(audio_end_ms) - silence_ms < pause_end_ms:
             return True
     return False
 

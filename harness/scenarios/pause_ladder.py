@@ -3,9 +3,9 @@
 Turn i speaks the last speech segment of utterance i, then a pause of `pauses[i % len(pauses)]` ms (digital
 silence, or `pause_noise`, a clip of the noise corpus, at `pause_noise_dbfs` RMS), then the first
 segment of the next utterance: one turn, one true end of speech (the second part's). Its record carries
-`pause_ms` and `pause_split`: whether the server's VAD ended the turn inside the pause. A VAD
-with a silence window of S ms must not split on pauses well under S and must split on those
-well over it. summary.json `probes.pause_ladder` has the share per pause length; the report a curve.
+`pause_ms` and `pause_split`: whether the server's VAD ended the turn inside the pause (its
+silence window overlapping the pause; harness/metrics/probes.py). A VAD with a silence window of
+S ms must not split on pauses well under S and must split on those well over it. summary.json `probes.pause_ladder` has the share per pause length; the report a curve.
 """
 
 from __future__ import annotations

@@ -80,6 +80,26 @@ def test_the_pause_ladder_splits_exactly_the_pauses_longer_than_the_vad_silence_
     assert [ladder[p]["rate"] for p in ("200", "400", "800", "1200")] == [float(s) for s in splits]
 
 
+def test_a_pause_split_is_the_server_s_own_stop_even_where_its_vad_hears_the_speech_end_before_the_annotation(
+        tmp_path: Path) -> None:
+    # utt18's soft tail: the energy VAD's speech ends ~107 ms before its annotated end, so the
+    # server's stop in the pause puts the end of speech before the pause begins
+    params = {"silence_duration_ms": 500, "pauses": "200/300/450/1200", "utterances": ["utt18"] * 4}
+    rows, server, trace_path = _run(tmp_path, "pause_ladder", params, 4)
+    marks = read_trace(trace_path).records
+    starts = [m for m in marks if m.get("mark") == "turn_start"]
+    bounds = [(a["t_ns"], b["t_ns"]) for a, b in zip(starts, starts[1:])] + [(starts[-1]["t_ns"], 1 << 62)]
+    for row, (low_ns, high_ns) in zip(rows, bounds):
+        stops = [e for e in server.sent if e["type"] == "input_audio_buffer.speech_stopped" and low_ns <= e["t_ns"] < high_ns]
+        assert row["status"] == "ok" and row["pause_split"] is (len(stops) == 2)   # split: a stop before the true end
+    assert rows[0]["pause_split"] is False and rows[-1]["pause_split"] is True
+    pause_start_ms = starts[-1]["input_ms"] + next(m["probe"]["pause_at_ms"] for m in marks
+                                                   if m.get("mark") == "turn_end" and m["turn"] == 3)
+    first_stop = next(e for e in server.sent if e["type"] == "input_audio_buffer.speech_stopped"
+                      and e["t_ns"] >= starts[-1]["t_ns"])
+    assert first_stop["audio_end_ms"] - 500 < pause_start_ms - 100     # outside the old 100 ms slack
+
+
 @pytest.mark.parametrize(("min_speech_ms", "share"), [(20, 1.0), (400, 0.0)])
 def test_backchannels_cancel_every_answer_or_none_as_the_vad_s_minimum_speech_says(
         tmp_path: Path, min_speech_ms: int, share: float) -> None:
