@@ -43,6 +43,10 @@ class InputTurns:
         self.last_transcript: str | None = None
         self.idle_anchor_ms: float | None = 0.0
         self._idle_possible = False
+        # faults: a VAD that fires on nothing once this much input audio has arrived; no VAD at all
+        early = session.session_faults.get("vad_without_speech")
+        self._false_start_ms: float | None = early.number("ms") if early is not None else None
+        self._no_vad = "no_server_vad" in session.session_faults
         self.configure()
 
     # ---- configuration
@@ -52,7 +56,7 @@ class InputTurns:
         self._idle_possible = bool(td is not None and td.idle_timeout_ms)
         self._fmt = self.s.settings.input_format
         self._bytes_per_ms = self._fmt.bytes_per_ms
-        if td is None:
+        if td is None or self._no_vad:
             self.vad, self._vad_key = None, None
             return
         silence = td.silence_duration_ms
@@ -91,6 +95,8 @@ class InputTurns:
                     self._on_vad(decision, t_ns)
         if self._idle_possible:
             self._check_idle(t_ns)
+        if self._false_start_ms is not None and self.input_ms >= self._false_start_ms:
+            self._vad_on_nothing(t_ns)
 
     def manual_commit(self, t_ns: int, eid: str | None) -> None:
         if self.buffer_ms < MIN_COMMIT_MS:
@@ -189,6 +195,14 @@ class InputTurns:
     # ---- notifications from the session
     def response_finished(self) -> None:
         self.idle_anchor_ms = self.input_ms
+
+    def _vad_on_nothing(self, t_ns: int) -> None:
+        """The vad_without_speech fault: speech_started at `ms` of input audio, whatever the audio
+        and the turn detection; the session's own VAD carries on as if nothing happened."""
+        audio_ms = int(self._false_start_ms or 0)
+        self._false_start_ms = None
+        self.s.trace.record("false_vad", self.s.session_id, audio_ms=audio_ms, fault="vad_without_speech")
+        self._put(K.SPEECH_STARTED, "speech_start", t_ns, audio_start_ms=audio_ms, item_id=self.s.ids.item())
 
     def false_start(self) -> None:
         """The false-trigger fault: speech_started on silent input, cancelling the active response."""
