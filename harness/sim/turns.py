@@ -47,6 +47,7 @@ class InputTurns:
         early = session.session_faults.get("vad_without_speech")
         self._false_start_ms: float | None = early.number("ms") if early is not None else None
         self._no_vad = "no_server_vad" in session.session_faults
+        self._phantom_item: str | None = None
         self.configure()
 
     # ---- configuration
@@ -125,7 +126,9 @@ class InputTurns:
                             speech_ms=decision.speech_ms, decided_ms=decision.decided_ms,
                             level_dbfs=round(decision.level_dbfs, 1), arrival_ns=arrival, **late)
         if decision.kind == "started":
-            self.pending_item_id = self.s.ids.item()
+            # after a vad_without_speech trigger, the real speech continues the item it announced
+            self.pending_item_id = self._phantom_item or self.s.ids.item()
+            self._phantom_item = None
             self.idle_anchor_ms = None
             started = self._put(K.SPEECH_STARTED, "speech_start", t_ns, audio_start_ms=decision.audio_ms,
                                 item_id=self.pending_item_id)
@@ -165,7 +168,7 @@ class InputTurns:
                 self.s.put(K.INPUT_TRANSCRIPTION_DELTA, item_id=item_id, content_index=0, delta=transcript)
             self.s.put(K.INPUT_TRANSCRIPTION_COMPLETED, item_id=item_id, content_index=0, transcript=transcript,
                        usage={"type": "duration", "seconds": round(self.buffer_ms / 1000.0, 3)})
-        self.pending_item_id = None
+        self.pending_item_id = self._phantom_item = None
         self._reset_buffer()
         return committed
 
@@ -198,11 +201,13 @@ class InputTurns:
 
     def _vad_on_nothing(self, t_ns: int) -> None:
         """The vad_without_speech fault: speech_started at `ms` of input audio, whatever the audio
-        and the turn detection; the session's own VAD carries on as if nothing happened."""
+        and the turn detection. Its item is the one the next real speech start (or a manual commit)
+        uses, so the events stay consistent: only the early start is wrong."""
         audio_ms = int(self._false_start_ms or 0)
         self._false_start_ms = None
         self.s.trace.record("false_vad", self.s.session_id, audio_ms=audio_ms, fault="vad_without_speech")
-        self._put(K.SPEECH_STARTED, "speech_start", t_ns, audio_start_ms=audio_ms, item_id=self.s.ids.item())
+        self.pending_item_id = self._phantom_item = self.pending_item_id or self.s.ids.item()
+        self._put(K.SPEECH_STARTED, "speech_start", t_ns, audio_start_ms=audio_ms, item_id=self.pending_item_id)
 
     def false_start(self) -> None:
         """The false-trigger fault: speech_started on silent input, cancelling the active response."""
