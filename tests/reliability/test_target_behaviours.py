@@ -18,8 +18,20 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
+
+from harness.audio import from_wire
+from harness.audio.levels import AUDIBLE_PEAK
+from harness.client import SessionSpec
+from harness.metrics import turns_from_trace
+from harness.protocol import AudioFormat
+from harness.scenarios import run_scenario
+from harness.sim import SimConfig
+from harness.sim.voice import AnswerVoice
+from harness.trace import read_trace
 
 REPO = Path(__file__).resolve().parents[2]
 UTTERANCES = ["default/utt11", "default/utt35", "default/utt01"]   # the shortest (about 2 s)
@@ -114,3 +126,75 @@ def test_a_misbehaving_target_is_named_with_its_cause_everywhere_and_fails_with_
         assert any(b.said in e for e in sessions["errors"])
         assert f"session error: " in console and b.said in console and b.said in report
         assert summary["turns"]["total"] == 0
+
+
+def _onset_ms(fmt: AudioFormat) -> float:
+    """Where the simulator's own answer voice first reaches the audibility threshold, in `fmt`."""
+    samples = np.abs(from_wire(AnswerVoice().audio(fmt, 1000), fmt).astype(np.int32))
+    return float(np.argmax(samples >= AUDIBLE_PEAK)) * 1000.0 / fmt.rate_hz
+
+
+def test_the_measured_leading_silence_is_the_silence_the_simulator_prepended(sim_factory: Any, tmp_path: Path) -> None:
+    # truth: 180 ms of digital silence, then the answer voice, whose own onset is computed from its samples;
+    # deltas 100 ms apart, so the delta that holds the first audible sample is unmistakable; a short answer.
+    # One 2-turn session per format, at once.
+    from concurrent.futures import ThreadPoolExecutor
+
+    sim = sim_factory(SimConfig(faults=["leading_silence:ms=180"], latency={"delta_gap": "fixed:100"},
+                                reply_text="Sure, here it is."))
+
+    def session(fmt: AudioFormat) -> list[dict[str, Any]]:
+        spec = SessionSpec(url=sim.url, scenario="plain", turns=2, rtf=2.0, fmt=fmt.value, trace_dir=tmp_path / fmt.value,
+                           scenario_params={"wait_playout": False, "silence_duration_ms": 500,
+                                            "utterances": UTTERANCES[:2]},
+                           turn_timeout_s=8.0, lateness_limit_ms=250.0)
+        return turns_from_trace(read_trace(run_scenario(spec).trace_path))
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        measured = dict(zip(AudioFormat, pool.map(session, AudioFormat)))
+    sends: dict[str, list[int]] = {}       # response id -> its audio deltas' send times, in order
+    for r in sim.trace.records:
+        if r.get("rec") == "send" and r.get("type") == "response.output_audio.delta":
+            sends.setdefault(r["response_id"], []).append(r["sent_ns"])
+    for fmt, rows in measured.items():
+        truth_ms = 180.0 + _onset_ms(fmt)
+        assert [r["status"] for r in rows] == ["ok", "ok"] and not any(r["incident"] for r in rows), fmt
+        assert all(abs(r["leading_silence_ms"] - truth_ms) <= 1.0 for r in rows), (
+            fmt, [r["leading_silence_ms"] for r in rows], truth_ms)
+        # the first audible sample is in the second delta (100-200 ms): ttfa_audible is the send gap to it later
+        for row in rows:
+            first, second = sends[row["response_id"]][:2]
+            gap_ms = (second - first) / 1e6
+            assert abs(row["ttfa_audible_ms"] - row["ttfa_ms"] - gap_ms) < 20.0, (fmt, row["ttfa_audible_ms"],
+                                                                                  row["ttfa_ms"], gap_ms)
+
+
+@pytest.mark.slow
+def test_the_normal_simulator_gives_no_finding_and_no_unheard_answer_in_any_scenario_format_or_dialect(
+        sim_factory: Any, tmp_path: Path) -> None:
+    # every scenario in both dialects and all three formats, one 2-turn session each, all at once
+    from concurrent.futures import ThreadPoolExecutor
+
+    from harness.metrics.incidents import UNHEARD_CAUSES
+    from harness.protocol.rules import SESSION_RULES
+    from harness.scenarios import SCENARIOS
+
+    sim = sim_factory(SimConfig(seed=1, corpus=["corpora/tools"]))
+    cases = [(name, dialect, fmt) for name in SCENARIOS for dialect in ("ga", "beta") for fmt in AudioFormat]
+
+    def one(case: tuple[str, str, AudioFormat]) -> tuple[Any, list[dict[str, Any]]]:
+        name, dialect, fmt = case
+        quick = {"wait_playout": False} if "wait_playout" in SCENARIOS[name].defaults else {}
+        spec = SessionSpec(url=sim.url, scenario=name, turns=2, rtf=2.0, dialect=dialect, fmt=fmt.value,
+                           trace_dir=tmp_path / f"{name}-{dialect}-{fmt.value}", scenario_params=quick,
+                           turn_timeout_s=10.0, lateness_limit_ms=500.0)
+        trace = read_trace(run_scenario(spec).trace_path)
+        return trace, turns_from_trace(trace)
+
+    with ThreadPoolExecutor(max_workers=len(cases)) as pool:
+        results = dict(zip(cases, pool.map(one, cases)))
+    for case, (trace, rows) in results.items():
+        findings = [r for r in trace.records if r.get("rec") == "violation" and r.get("rule") in SESSION_RULES]
+        assert findings == [], (case, findings[:3])
+        assert not [r["incident"] for r in rows if r["incident"] in UNHEARD_CAUSES], case
+        assert any(r["status"] == "ok" for r in rows), (case, [r["status"] for r in rows])
