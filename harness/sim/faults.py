@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from harness.protocol import AudioFormat
 from harness.sim.latency import SimConfigError
 
 # kind -> (extra keys with their defaults, what it does)
@@ -128,7 +129,7 @@ class Fault:
 
     def describe(self) -> str:
         extra, _ = FAULT_KINDS[self.kind]
-        shown = {k: v for k, v in self.params.items() if k in extra or v != COMMON_KEYS.get(k)}
+        shown = {k: v for k, v in self.params.items() if (k in extra or v != COMMON_KEYS.get(k)) and v != ""}
         body = ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
         return f"{self.kind}:{body}" if body else self.kind
 
@@ -167,3 +168,26 @@ class FaultChooser:
     def next_response(self) -> list[Fault]:
         self._responses += 1
         return [f for f in self._plan.faults if f.kind not in SESSION_FAULTS and f.applies_to(self._responses, self._rng)]
+
+
+@dataclass(frozen=True)
+class ResponseShape:
+    """What the shape faults that hit one response make of it: text instead of audio, the format its
+    audio really has, digital silence before it, its level (None: as is; <= -120: digital silence)."""
+
+    text_only: bool = False
+    wire_format: AudioFormat | None = None
+    lead_ms: float = 0.0
+    peak_dbfs: float | None = None
+
+    @classmethod
+    def of(cls, faults: list[Fault], declared: AudioFormat) -> "ResponseShape":
+        shapes = {f.kind: f for f in faults if f.kind in SHAPE_FAULTS}
+        wrong = shapes.get("wrong_format")
+        wire = declared
+        if wrong is not None:
+            default = AudioFormat.G711_ULAW if declared is AudioFormat.PCM16 else AudioFormat.PCM16
+            wire = AudioFormat(wrong.text("as")) if wrong.text("as") else default
+        return cls(text_only="text_only" in shapes, wire_format=wire,
+                   lead_ms=shapes["leading_silence"].number("ms") if "leading_silence" in shapes else 0.0,
+                   peak_dbfs=shapes["silent_audio"].number("dbfs") if "silent_audio" in shapes else None)

@@ -31,7 +31,7 @@ from harness.protocol import AudioFormat, Dialect, Kind
 from harness.protocol.server_errors import SERVER_ERROR, error_message
 from harness.sim.answers import SpokenAnswer, ToolCall
 from harness.sim.conversation import Item, render
-from harness.sim.faults import SHAPE_FAULTS, Fault
+from harness.sim.faults import SHAPE_FAULTS, Fault, ResponseShape
 from harness.sim.outbox import OutboxFull, Outgoing
 
 if TYPE_CHECKING:
@@ -82,18 +82,12 @@ class ResponseRun:
                  faults: list[Fault], trigger: int | Outgoing, stage_trigger: str) -> None:
         self.s = session
         self.id = session.ids.response()
-        shapes = {f.kind: f for f in faults if f.kind in SHAPE_FAULTS}
-        if "text_only" in shapes:
-            settings = replace(settings, audio=False)
-        self.settings = settings
+        self._shapes = [f for f in faults if f.kind in SHAPE_FAULTS]
+        self.shape = ResponseShape.of(self._shapes, settings.output_format)
+        self.settings = replace(settings, audio=False) if self.shape.text_only else settings
         self.answer = answer
         self.faults = [f for f in faults if f.kind not in SHAPE_FAULTS]
-        self._shapes = shapes
-        # the audio's real format (wrong_format: another than declared), leading silence, level
-        self._wire_format = _wrong_format(shapes["wrong_format"], settings.output_format) \
-            if "wrong_format" in shapes else settings.output_format
-        self._lead_ms = shapes["leading_silence"].number("ms") if "leading_silence" in shapes else 0.0
-        self._peak_dbfs = shapes["silent_audio"].number("dbfs") if "silent_audio" in shapes else None
+        self._wire_format = self.shape.wire_format or settings.output_format
         self._lead_bytes = 0
         self.trigger = trigger
         self.stage_trigger = stage_trigger
@@ -198,7 +192,7 @@ class ResponseRun:
         return out
 
     def _begin(self) -> None:
-        for shape in self._shapes.values():
+        for shape in self._shapes:
             self.s.trace.record("fault", self.s.session_id, kind=shape.kind, response_id=self.id, after_deltas=0,
                                 params=dict(shape.params))
         self.created = self._out(K.RESPONSE_CREATED, stage="response_start", trigger=self.trigger,
@@ -258,7 +252,7 @@ class ResponseRun:
         self.part_open = True
         if st.audio:
             fmt = self._wire_format
-            self._lead_bytes = int(self._lead_ms * fmt.rate_hz / 1000) * fmt.bytes_per_sample
+            self._lead_bytes = int(self.shape.lead_ms * fmt.rate_hz / 1000) * fmt.bytes_per_sample
             total = int(answer.audio_ms * fmt.rate_hz / 1000) * fmt.bytes_per_sample + self._lead_bytes
             step = int(self.s.cfg.delta_ms * fmt.rate_hz / 1000) * fmt.bytes_per_sample
             self._chunks = [(i, min(step, total - i)) for i in range(0, total, step)] or [(0, 0)]
@@ -308,8 +302,9 @@ class ResponseRun:
             answer = self.answer
             assert isinstance(answer, SpokenAnswer)
             eid = self.s.ids.event()
-            if self._lead_bytes or self._peak_dbfs is not None:
-                audio = self.s.voice.shaped_base64(fmt, answer.clip, start, length, self._lead_bytes, self._peak_dbfs)
+            if self._lead_bytes or self.shape.peak_dbfs is not None:
+                audio = self.s.voice.shaped_base64(fmt, answer.clip, start, length, self._lead_bytes,
+                                                   self.shape.peak_dbfs)
             else:
                 audio = self.s.voice.delta_base64(fmt, answer.clip, start, length)
             payload = b"".join((self._audio_head, eid.encode(), self._tail, b'"', audio, b'"}'))
@@ -455,13 +450,6 @@ class ResponseRun:
         """Finish the response from inside its own task (normal end, incomplete, failed, cut short)."""
         for out in self.closing_events(status, details, final_text, None):
             self.s.outbox.put(out)
-
-
-def _wrong_format(fault: Fault, declared: AudioFormat) -> AudioFormat:
-    """The format a wrong_format fault sends: its `as`, else pcm16 for G.711 and µ-law for pcm16."""
-    if fault.text("as"):
-        return AudioFormat(fault.text("as"))
-    return AudioFormat.G711_ULAW if declared is AudioFormat.PCM16 else AudioFormat.PCM16
 
 
 def _json_text(text: str) -> bytes:
