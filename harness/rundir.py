@@ -140,7 +140,7 @@ def verdict(summary: dict[str, Any]) -> tuple[bool, int, list[str]]:
     if turns["ok"] == 0:
         why.append(f"no turn was ok ({turns['total']} turns: " + ", ".join(
             f"{turns.get(s, 0)} {s}" for s in ("timeout", "error", "invalid_pacing", "stopped") if turns.get(s)) + ")")
-    elif turns.get("unheard") == turns["ok"]:
+    elif summary["incidents"].get("unheard_ok_turns") == turns["ok"]:
         causes = {c: row["count"] for c, row in (summary["incidents"].get("by_cause") or {}).items()
                   if c in UNHEARD_CAUSES and row["count"]}
         why.append(f"no answer could be heard: every ok turn ({turns['ok']}) had no audio, silent audio or audio "

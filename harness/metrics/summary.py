@@ -56,8 +56,10 @@ def incident_block(records: list[dict[str, Any]]) -> dict[str, Any]:
     counts = Counter(r["incident"] for r in records if r.get("incident"))
     by_cause = {cause: {"count": counts.get(cause, 0), "rate": (counts.get(cause, 0) / total) if total else 0.0}
                 for cause in CAUSES}
+    # ok turns whose answer the caller could not hear (no audio, silent, another format)
+    unheard = sum(1 for r in records if r.get("status") == "ok" and r.get("incident") in UNHEARD_CAUSES)
     return {"total": sum(counts.values()), "rate": (sum(counts.values()) / total) if total else 0.0,
-            "by_cause": by_cause}
+            "by_cause": by_cause, "unheard_ok_turns": unheard}
 
 
 def vad_block(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -74,8 +76,6 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     """The `turns`, `metrics`, `by`, `vad` and `incidents` parts of summary.json."""
     status_counts = Counter(r.get("status") for r in records)
     turns = {"total": len(records), **{s: status_counts.get(s, 0) for s in STATUSES}}
-    # ok turns whose answer the caller could not hear (no audio, silent, another format)
-    turns["unheard"] = sum(1 for r in records if r.get("status") == "ok" and r.get("incident") in UNHEARD_CAUSES)
     by: dict[str, Any] = {}
     for key in GROUP_BY:
         groups: dict[str, list[dict[str, Any]]] = {}

@@ -69,7 +69,7 @@ BEHAVIOURS = {
                                finding="no_server_vad_commit",
                                said="the caller commits and asks for the response itself"),
     # the next response starts while the broken one was never done
-    "error-without-response-done": Behaviour(("--sim-fault", "error_no_done:nth=1"), 1, run_s=6,
+    "error-without-response-done": Behaviour(("--sim-fault", "error_no_done:nth=1"), 1, run_s=7,
                                              finding="error_without_response_done", said="no response.done after it",
                                              follows=frozenset({"response_created_while_active"})),
     # the silence window asked for (500 ms) is not the one acknowledged (200 ms)
@@ -109,7 +109,7 @@ def test_a_misbehaving_target_is_named_with_its_cause_everywhere_and_fails_with_
     if b.incident is not None:
         # every answered turn carries the cause, and nothing else was the matter
         by_cause = {c: row["count"] for c, row in summary["incidents"]["by_cause"].items() if row["count"]}
-        assert list(by_cause) == [b.incident] and summary["turns"]["unheard"] == summary["turns"]["ok"] >= 1
+        assert list(by_cause) == [b.incident] and summary["incidents"]["unheard_ok_turns"] == summary["turns"]["ok"] >= 1
         assert f"{b.incident} {by_cause[b.incident]}" in console and b.said in why and b.said in console
         assert f"{b.incident} {by_cause[b.incident]}" in report and b.said in report
     elif b.finding is not None:
@@ -198,3 +198,30 @@ def test_the_normal_simulator_gives_no_finding_and_no_unheard_answer_in_any_scen
         assert findings == [], (case, findings[:3])
         assert not [r["incident"] for r in rows if r["incident"] in UNHEARD_CAUSES], case
         assert any(r["status"] == "ok" for r in rows), (case, [r["status"] for r in rows])
+
+
+def _summary(records: list[dict[str, Any]], conformance: dict[str, Any] | None = None) -> dict[str, Any]:
+    from harness.metrics import summarize
+
+    return {**summarize(records), "sessions": {"total": 1, "connect_failed": 0, "errors": []},
+            "pacing": {"appends": 100}, "slos": [], "conformance": conformance or {}}
+
+
+def test_the_default_gates_fail_a_run_that_heard_no_answer_or_whose_target_broke_a_session_rule() -> None:
+    from harness.rundir import verdict
+
+    def turn(incident: str | None, status: str = "ok") -> dict[str, Any]:
+        return {"status": status, "incident": incident, "scenario": "plain"}
+
+    # every ok turn unheard (a timed-out turn does not count): nothing was measured
+    passed, code, why = verdict(_summary([turn("no_audio"), turn("silent_audio"), turn(None, "timeout")]))
+    assert (passed, code) == (False, 6) and "no answer could be heard" in why[0] and "1 no_audio" in why[0]
+    # one answer heard: the incidents are for the SLOs to judge
+    assert verdict(_summary([turn("no_audio"), turn(None)]))[:2] == (True, 0)
+    finding = {"no_server_vad_commit": {"count": 2, "side": "remote", "examples": ["no commit"], "sessions": 1}}
+    passed, code, why = verdict(_summary([turn(None)], finding))
+    assert (passed, code, why) == (False, 1, ["finding: no_server_vad_commit x2: no commit"])
+    # a broken frame is reported, not a finding about the voice agent; our own side's is not the target's
+    others = {"decodable_event": {"count": 1, "side": "remote", "examples": ["x"]},
+              "session_config_drift": {"count": 1, "side": "local", "examples": ["x"]}}
+    assert verdict(_summary([turn(None)], others))[:2] == (True, 0)
