@@ -1,12 +1,12 @@
 """Honest verdicts against targets that misbehave, end to end through `harness run`.
 
 Each behaviour of issue 15 is a simulator fault; one short real run per behaviour (the embedded
-simulator on 127.0.0.1, real Locust, 1 user, 4-6 s at twice real time) must name its incident or
+simulator on 127.0.0.1, real Locust, 1 user, 5-7 s at twice real time) must name its incident or
 finding with its cause on the console, in `summary.json` and in `report.html`, and the default
 gates (no `--slo`) must fail the run with the exit code README documents: 6 when no answer could
 be heard, 3 when the target refused every session, 1 for a finding about the target. One run per
 behaviour, so each cause stands alone. Pacing limits are loose: these runs test verdicts, and a
-shared CI machine may send late. About 7 s of wall time per run: marked slow.
+shared CI machine may send late. About 7-9 s of wall time per run: marked slow.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class Behaviour:
     incident: str | None = None                 # the incident cause every answered turn carries
     finding: str | None = None                  # the conformance rule the target broke
     said: str = ""                              # words the console, summary.json and report must hold
-    run_s: int = 4
+    run_s: int = 5
     follows: frozenset[str] = frozenset()       # rules the behaviour breaks as a consequence
 
 
