@@ -201,7 +201,7 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
                            "errors": sorted({s["error"] for s in sessions if s.get("error")})[:5]}
     summary["pacing"] = pacing_of(sessions, pacing_limit_ms)
     summary["conformance"] = merged_conformance(s.get("conformance") for s in sessions)
-    results = evaluate(load_slos(slo_items), summary)
+    results = evaluate(load_slos(slo_items), summary, records)
     pacing = summary["pacing"]
     results.append({"expr": f"pacing:p99<={pacing_limit_ms:g}", "metric": "send_lateness_ms", "stat": "p99",
                     "op": "<=", "threshold": pacing_limit_ms, "value": pacing["p99_ms"], "passed": pacing["passed"]})
@@ -218,7 +218,7 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
         summary["passed"], summary["exit_code"] = False, EXIT_SIM_OVERLOADED
         summary["why"].insert(0, str(sim_gate["message"]))
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    write_junit(out / "junit.xml", str(run.get("run_id")), results)
+    write_junit(out / "junit.xml", str(run.get("run_id")), results, run=run)
     from harness.replay.bundle import write_incident_bundles
 
     bundle_errors: list[str] = []
