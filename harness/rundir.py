@@ -122,9 +122,13 @@ def verdict(summary: dict[str, Any]) -> tuple[bool, int, list[str]]:
     """(passed, exit code, why) of a run, from its summary: the default gates first, then the SLOs.
 
     Exit 3 when the target failed every session (nothing could be measured); 6 when the run
-    measured nothing although sessions ran (no turn was ok, or no audio was sent), with or
-    without `--slo`; 1 when an SLO or the pacing gate failed; else 0.
+    measured nothing although sessions ran (no turn was ok, no audio was sent, or no ok turn's
+    answer could be heard), with or without `--slo`; 1 when an SLO, the pacing gate or the
+    findings gate (a conformance finding about the target's behaviour) failed; else 0.
     """
+    from harness.metrics import target_findings
+    from harness.metrics.incidents import UNHEARD_CAUSES
+
     turns, sessions = summary["turns"], summary["sessions"]
     why: list[str] = []
     target_failed = sessions["total"] > 0 and (turns["total"] == 0 or turns["ok"] == 0) and (
@@ -136,13 +140,20 @@ def verdict(summary: dict[str, Any]) -> tuple[bool, int, list[str]]:
     if turns["ok"] == 0:
         why.append(f"no turn was ok ({turns['total']} turns: " + ", ".join(
             f"{turns.get(s, 0)} {s}" for s in ("timeout", "error", "invalid_pacing", "stopped") if turns.get(s)) + ")")
+    elif summary["incidents"].get("unheard_ok_turns") == turns["ok"]:
+        causes = {c: row["count"] for c, row in (summary["incidents"].get("by_cause") or {}).items()
+                  if c in UNHEARD_CAUSES and row["count"]}
+        why.append(f"no answer could be heard: every ok turn ({turns['ok']}) had no audio, silent audio or audio "
+                   "in another format than declared (incidents: " + ", ".join(f"{n} {c}" for c, n in causes.items()) + ")")
     if not summary["pacing"]["appends"]:
         why.append("no audio was sent")
     if why:
         return False, EXIT_NOTHING_MEASURED, why
     failed = [r["expr"] for r in summary["slos"] if not r["passed"]]
-    if failed:
-        why.extend(f"gate failed: {expr}" for expr in failed)
+    why.extend(f"gate failed: {expr}" for expr in failed)
+    why.extend(f"finding: {rule} x{row['count']}: {(row.get('examples') or [''])[0]}"
+               for rule, row in target_findings(summary.get("conformance")).items())
+    if why:
         return False, EXIT_SLO_FAILED, why
     return True, EXIT_OK, why
 
@@ -228,7 +239,9 @@ def summary_table(summary: dict[str, Any]) -> str:
     turns = summary["turns"]
     lines = [f"turns: {turns['total']} (ok {turns['ok']}, timeout {turns['timeout']}, error {turns['error']}, "
              f"invalid_pacing {turns['invalid_pacing']}, stopped {turns.get('stopped', 0)}); "
-             f"incidents: {summary['incidents']['total']}"]
+             f"incidents: {summary['incidents']['total']}"
+             + "".join(f", {cause} {row['count']}" for cause, row in (summary["incidents"].get("by_cause") or {}).items()
+                       if row["count"])]
     lines.append(f"{'metric':20} {'count':>6} {'p50':>8} {'p95':>8} {'p99':>8}")
     for name in ("ttfa_ms", "vad_commit_ms", "response_done_ms", "cancel_ack_ms", "barge_in_ms", "tool_roundtrip_ms"):
         m = summary["metrics"].get(name) or {}

@@ -36,6 +36,9 @@ SPEECH_SLACK_MS = 200.0
 
 CAUSES = ("false_barge_in", "barge_in", "client_cancel_unexpected", "max_tokens", "content_filter", "failed",
           "disconnected", "no_audio", "silent_audio", "audio_format_mismatch", "audio_cut_short", "stalled")
+# Causes that mean the caller heard no answer at all: a run whose every ok turn has one of them
+# heard nothing (the default gate, exit 6)
+UNHEARD_CAUSES = ("no_audio", "silent_audio", "audio_format_mismatch")
 # Audio in the declared format plays at 55-75 ms per transcript character; one format's bytes
 # read as another's play 3-6x too long (24 kHz pcm16 declared as 8 kHz G.711: 6x).
 MISMATCH_MS_PER_CHAR = 300.0

@@ -15,9 +15,10 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from harness.metrics.incidents import CAUSES
+from harness.metrics.incidents import CAUSES, UNHEARD_CAUSES
 from harness.metrics.record import STATUSES, VAD_VERDICTS
 from harness.metrics.uncertainty import describe, percentile_intervals
+from harness.protocol.rules import SESSION_RULES
 
 METRICS = ("ttfa_ms", "ttfa_from_commit_ms", "ttfa_audible_ms", "vad_stop_ms", "vad_commit_ms", "vad_end_error_ms",
            "response_done_ms", "cancel_ack_ms", "cancel_leak_ms", "barge_in_ms", "truncate_ack_ms",
@@ -61,8 +62,10 @@ def incident_block(records: list[dict[str, Any]]) -> dict[str, Any]:
     counts = Counter(r["incident"] for r in records if r.get("incident"))
     by_cause = {cause: {"count": counts.get(cause, 0), "rate": (counts.get(cause, 0) / total) if total else 0.0}
                 for cause in CAUSES}
+    # ok turns whose answer the caller could not hear (no audio, silent, another format)
+    unheard = sum(1 for r in records if r.get("status") == "ok" and r.get("incident") in UNHEARD_CAUSES)
     return {"total": sum(counts.values()), "rate": (sum(counts.values()) / total) if total else 0.0,
-            "by_cause": by_cause}
+            "by_cause": by_cause, "unheard_ok_turns": unheard}
 
 
 def vad_block(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -151,6 +154,13 @@ def conformance(violations: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any
         if len(row["examples"]) < 3:
             row["examples"].append(v.get("message"))
     return dict(sorted(table.items(), key=lambda kv: -kv[1]["count"]))
+
+
+def target_findings(table: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """The rows of a conformance table that are findings about the target's behaviour as a voice
+    agent (the session rules: config drift, an ignored update, VAD events on nothing, an error
+    without its response.done, no server VAD commit): each fails the run's default gate."""
+    return {rule: row for rule, row in (table or {}).items() if rule in SESSION_RULES and row.get("side") == "remote"}
 
 
 def merged_conformance(per_session: Iterable[dict[str, dict[str, Any]] | None]) -> dict[str, dict[str, Any]]:

@@ -4,7 +4,8 @@ protocol reference in the session's dialect, paced on deadlines, with the config
 The deltas are one generic stream (audio with transcript deltas, text deltas, or function-call
 argument deltas); the first is due `first_audio` after `response.created` was sent and each next
 one `delta_gap` after the previous (or `rtf` x its audio duration while `slow_audio` is active).
-A fault fires just before delta number `after_deltas` (clamped to the last delta).
+A fault fires just before delta number `after_deltas` (clamped to the last delta); a shape fault
+(text only, silent audio, another format, leading silence) shapes the whole response instead.
 Cancellation (client cancel, barge-in, false VAD) is driven by the session through `closing_events`.
 
 A response is a chain of steps, not a task: each delta is built when the one before it has been
@@ -19,6 +20,7 @@ import asyncio
 import json
 import logging
 import math
+from dataclasses import replace
 from functools import partial
 
 import orjson
@@ -29,7 +31,7 @@ from harness.protocol import AudioFormat, Dialect, Kind
 from harness.protocol.server_errors import SERVER_ERROR, error_message
 from harness.sim.answers import SpokenAnswer, ToolCall
 from harness.sim.conversation import Item, render
-from harness.sim.faults import Fault
+from harness.sim.faults import SHAPE_FAULTS, Fault, ResponseShape
 from harness.sim.outbox import OutboxFull, Outgoing
 
 if TYPE_CHECKING:
@@ -80,9 +82,13 @@ class ResponseRun:
                  faults: list[Fault], trigger: int | Outgoing, stage_trigger: str) -> None:
         self.s = session
         self.id = session.ids.response()
-        self.settings = settings
+        self._shapes = [f for f in faults if f.kind in SHAPE_FAULTS]
+        self.shape = ResponseShape.of(self._shapes, settings.output_format)
+        self.settings = replace(settings, audio=False) if self.shape.text_only else settings
         self.answer = answer
-        self.faults = faults
+        self.faults = [f for f in faults if f.kind not in SHAPE_FAULTS]
+        self._wire_format = self.shape.wire_format or settings.output_format
+        self._lead_bytes = 0
         self.trigger = trigger
         self.stage_trigger = stage_trigger
         self.output: list[Item] = []
@@ -186,6 +192,9 @@ class ResponseRun:
         return out
 
     def _begin(self) -> None:
+        for shape in self._shapes:
+            self.s.trace.record("fault", self.s.session_id, kind=shape.kind, response_id=self.id, after_deltas=0,
+                                params=dict(shape.params))
         self.created = self._out(K.RESPONSE_CREATED, stage="response_start", trigger=self.trigger,
                                  response=self.response_object("in_progress", None, False))
         self.created.note["after"] = self.stage_trigger
@@ -242,8 +251,9 @@ class ResponseRun:
         item.parts = [part]
         self.part_open = True
         if st.audio:
-            fmt = st.output_format
-            total = int(answer.audio_ms * fmt.rate_hz / 1000) * fmt.bytes_per_sample
+            fmt = self._wire_format
+            self._lead_bytes = int(self.shape.lead_ms * fmt.rate_hz / 1000) * fmt.bytes_per_sample
+            total = int(answer.audio_ms * fmt.rate_hz / 1000) * fmt.bytes_per_sample + self._lead_bytes
             step = int(self.s.cfg.delta_ms * fmt.rate_hz / 1000) * fmt.bytes_per_sample
             self._chunks = [(i, min(step, total - i)) for i in range(0, total, step)] or [(0, 0)]
         else:
@@ -283,7 +293,7 @@ class ResponseRun:
         text = self._texts[index]
         stage, trigger = ("first_audio", self.created) if previous is None else ("delta_gap", previous)
         delay = self.first_delay_ns if previous is None else None
-        item, fmt = self.item, self.settings.output_format
+        item, fmt = self.item, self._wire_format
         chunk_ms = fmt.duration_ms(length) if length else 0.0
         if item.type == "function_call":
             out = self._out(K.FUNCTION_CALL_ARGUMENTS_DELTA, stage, trigger, delay, **self._ids(),
@@ -292,8 +302,12 @@ class ResponseRun:
             answer = self.answer
             assert isinstance(answer, SpokenAnswer)
             eid = self.s.ids.event()
-            payload = b"".join((self._audio_head, eid.encode(), self._tail, b'"',
-                                self.s.voice.delta_base64(fmt, answer.clip, start, length), b'"}'))
+            if self._lead_bytes or self.shape.peak_dbfs is not None:
+                audio = self.s.voice.shaped_base64(fmt, answer.clip, start, length, self._lead_bytes,
+                                                   self.shape.peak_dbfs)
+            else:
+                audio = self.s.voice.delta_base64(fmt, answer.clip, start, length)
+            payload = b"".join((self._audio_head, eid.encode(), self._tail, b'"', audio, b'"}'))
             out = Outgoing(payload=payload, kind=self._audio_name, eid=eid, stage=stage, trigger=trigger,
                            delay_ns=delay if delay is not None else self.s.latency.delay_ns(stage),
                            response_id=self.id, note={"audio_ms": chunk_ms})
@@ -356,6 +370,15 @@ class ResponseRun:
                                                               "response_id": self.id, "delta": {"note": "x"}}),
                                               response_id=self.id, note={"fault": kind}))
             return "go"
+        if kind == "error_no_done":
+            # the target reports an error for this response and then forgets it: no response.done
+            self.s.outbox.put(Outgoing(event=self.s.error_event(
+                SERVER_ERROR, fault.text("code"), error_message("server_error"), None, None),
+                response_id=self.id, note={"fault": kind}))
+            self.stopped = self.finished = True
+            self.stream_open = self.part_open = False
+            self.s.response_finished(self)
+            return "stop"
         if kind in ("error_event", "failed"):
             self.s.outbox.put(Outgoing(event=self.s.error_event(
                 SERVER_ERROR, fault.text("code"), error_message("server_error"), None, None),

@@ -237,8 +237,10 @@ class SimServer:
         extra = {} if self.worker is None else {"worker": self.worker}
         self.trace.record("connect", session.session_id, index=session.index, dialect=dialect.value, model=model,
                           peer=peer, **extra)
+        for fault in session.session_faults.values():
+            self.trace.record("fault", session.session_id, kind=fault.kind, params=dict(fault.params))
         try:
-            if self._refuse_key(session, offered) or self._refuse_beta(session):
+            if self._refuse_key(session, offered) or self._refuse_beta(session) or self._refuse_fault(session):
                 return
             session.open()
             session.expiry = asyncio.get_running_loop().call_later(session.max_duration_s, self._expire, session)
@@ -308,6 +310,15 @@ class SimServer:
         session.send_error("beta_api_shape_disabled", error_message("beta_api_shape_disabled"))
         session.outbox.put(Outgoing(action=lambda: session.close_socket(4000, "beta_api_shape_disabled"),
                                     lane=ERROR_LANE))
+        return True
+
+    def _refuse_fault(self, session: Session) -> bool:
+        """The refuse fault: a close with its code and reason before session.created, and no error event."""
+        fault = session.session_faults.get("refuse")
+        if fault is None:
+            return False
+        code, reason = int(fault.number("code")), fault.text("reason")
+        session.outbox.put(Outgoing(action=lambda: session.close_socket(code, reason), lane=ERROR_LANE))
         return True
 
     def _expire(self, session: Session) -> None:

@@ -63,6 +63,8 @@ class Session:
         self.conversation_id = self.ids.conversation()
         self.latency = self.cfg.latency_model.sampler(self.cfg.seed, index)
         self.faults = self.cfg.fault_plan.chooser(self.cfg.seed, index)
+        # the target behaviours of this whole session (refuse, vad_without_speech, no_server_vad, ...)
+        self.session_faults = self.cfg.fault_plan.session_faults(self.cfg.seed, index)
         self.rng = random.Random(f"{self.cfg.seed}:answers:{index}")
         self.settings = SessionSettings.default(dialect, model)
         self.created_at_s = time.time()
@@ -180,8 +182,9 @@ class Session:
         session = fields.get("session")
         if not isinstance(session, dict):
             raise ProtocolValueError("missing_required_parameter", "session", "Missing required parameter: 'session'.")
-        self.settings = apply_session_update(self, session)
-        self.turns.configure()
+        if "ignore_session_update" not in self.session_faults:
+            self.settings = apply_session_update(self, session)
+            self.turns.configure()
         self.put(K.SESSION_UPDATED, session=render_session(self))
 
     def _append(self, fields: dict[str, Any], t_ns: int, eid: str | None) -> None:

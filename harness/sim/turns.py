@@ -41,6 +41,11 @@ class InputTurns:
         self.last_transcript: str | None = None
         self.idle_anchor_ms: float | None = 0.0
         self._idle_possible = False
+        # faults: a VAD that fires on nothing once this much input audio has arrived; no VAD at all
+        early = session.session_faults.get("vad_without_speech")
+        self._false_start_ms: float | None = early.number("ms") if early is not None else None
+        self._no_vad = "no_server_vad" in session.session_faults
+        self._phantom_item: str | None = None
         self.configure()
 
     # ---- configuration
@@ -50,7 +55,7 @@ class InputTurns:
         self._idle_possible = bool(td is not None and td.idle_timeout_ms)
         self._fmt = self.s.settings.input_format
         self._bytes_per_ms = self._fmt.bytes_per_ms
-        if td is None:
+        if td is None or self._no_vad:
             self.vad, self._vad_key = None, None
             return
         silence = td.silence_duration_ms
@@ -89,6 +94,8 @@ class InputTurns:
                     self._on_vad(decision, t_ns)
         if self._idle_possible:
             self._check_idle(t_ns)
+        if self._false_start_ms is not None and self.input_ms >= self._false_start_ms:
+            self._vad_on_nothing(t_ns)
 
     def manual_commit(self, t_ns: int, eid: str | None) -> None:
         self.s.refuse_if_the_rules_say(Kind.INPUT_AUDIO_COMMIT, {})
@@ -115,7 +122,9 @@ class InputTurns:
                             speech_ms=decision.speech_ms, decided_ms=decision.decided_ms,
                             level_dbfs=round(decision.level_dbfs, 1), arrival_ns=arrival, **late)
         if decision.kind == "started":
-            self.pending_item_id = self.s.ids.item()
+            # after a vad_without_speech trigger, the real speech continues the item it announced
+            self.pending_item_id = self._phantom_item or self.s.ids.item()
+            self._phantom_item = None
             self.idle_anchor_ms = None
             started = self._put(K.SPEECH_STARTED, "speech_start", t_ns, audio_start_ms=decision.audio_ms,
                                 item_id=self.pending_item_id)
@@ -155,7 +164,7 @@ class InputTurns:
                 self.s.put(K.INPUT_TRANSCRIPTION_DELTA, item_id=item_id, content_index=0, delta=transcript)
             self.s.put(K.INPUT_TRANSCRIPTION_COMPLETED, item_id=item_id, content_index=0, transcript=transcript,
                        usage={"type": "duration", "seconds": round(self.buffer_ms / 1000.0, 3)})
-        self.pending_item_id = None
+        self.pending_item_id = self._phantom_item = None
         self._reset_buffer()
         return committed
 
@@ -185,6 +194,16 @@ class InputTurns:
     # ---- notifications from the session
     def response_finished(self) -> None:
         self.idle_anchor_ms = self.input_ms
+
+    def _vad_on_nothing(self, t_ns: int) -> None:
+        """The vad_without_speech fault: speech_started at `ms` of input audio, whatever the audio
+        and the turn detection. Its item is the one the next real speech start (or a manual commit)
+        uses, so the events stay consistent: only the early start is wrong."""
+        audio_ms = int(self._false_start_ms or 0)
+        self._false_start_ms = None
+        self.s.trace.record("false_vad", self.s.session_id, audio_ms=audio_ms, fault="vad_without_speech")
+        self.pending_item_id = self._phantom_item = self.pending_item_id or self.s.ids.item()
+        self._put(K.SPEECH_STARTED, "speech_start", t_ns, audio_start_ms=audio_ms, item_id=self.pending_item_id)
 
     def false_start(self) -> None:
         """The false-trigger fault: speech_started on silent input, cancelling the active response."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness.audio import to_wire
+from harness.audio import from_wire, silence_bytes, to_wire
 from harness.protocol import AudioFormat
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ class AnswerVoice:
         # to answer (every answer starts at the loop's start), so each is encoded once
         self._b64: dict[tuple[AudioFormat, int, int, int], bytes] = {}
         self._b64_chars = 0
+        self._peaks: dict[tuple[AudioFormat, int], int] = {}
 
     @property
     def clip_count(self) -> int:
@@ -94,6 +95,32 @@ class AnswerVoice:
                 self._b64[key] = text
                 self._b64_chars += len(text)
         return text
+
+    def shaped_base64(self, fmt: AudioFormat, clip: int, start: int, length: int, lead_bytes: int = 0,
+                      peak_dbfs: float | None = None) -> bytes:
+        """The base64 of bytes [start, start + length) of a faulted answer: `lead_bytes` of digital
+        silence, then the answer audio; `peak_dbfs` None keeps its level, <= -120 makes it all
+        digital silence, else scales it to that peak (the fault paths; never cached)."""
+        end = start + length
+        silent = max(0, min(lead_bytes, end) - start)
+        data = silence_bytes(fmt, silent)
+        if end > max(start, lead_bytes):
+            first = max(start, lead_bytes) - lead_bytes
+            data += base64.b64decode(self.delta_base64(fmt, clip, first, end - max(start, lead_bytes)))
+        if peak_dbfs is not None and peak_dbfs <= -120.0:
+            data = silence_bytes(fmt, len(data))
+        elif peak_dbfs is not None and data:
+            samples = from_wire(data, fmt).astype(np.float64)
+            gain = 10 ** (peak_dbfs / 20.0) * 32767.0 / max(1.0, float(self._peak(fmt, clip)))
+            data = to_wire(np.round(samples * gain).astype(np.int16), fmt.rate_hz, fmt)
+        return base64.b64encode(data)
+
+    def _peak(self, fmt: AudioFormat, clip: int) -> int:
+        key = (fmt, clip % self.clip_count)
+        if key not in self._peaks:
+            samples = from_wire(self._loop(fmt, clip), fmt)
+            self._peaks[key] = int(np.abs(samples.astype(np.int32)).max()) if samples.size else 0
+        return self._peaks[key]
 
     def audio(self, fmt: AudioFormat, duration_ms: int, clip: int = 0) -> bytes:
         """`duration_ms` of answer audio in `fmt` (whole samples), from loop `clip`."""

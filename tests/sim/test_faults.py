@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sim_client import NAMES, RawClient, burst_audio, types
 from websockets.exceptions import ConnectionClosed
@@ -11,6 +13,7 @@ from harness.sim import SimConfig
 
 REPLY = "One two three four five six seven eight nine ten eleven twelve."  # 64 chars -> 3.8 s -> 39 deltas
 FAST = {"first_audio": "fixed:10", "delta_gap": "fixed:5"}
+REPLY_MS = round(len(REPLY) * 60 / 10) * 10  # its audio at the default 60 ms per character
 
 
 def _start(sim_factory, fault: str, dialect: str = "ga", latency: dict | None = None, **cfg) -> RawClient:
@@ -195,3 +198,152 @@ def test_discard_mode_accepts_the_session_and_audio_and_answers_nothing_else(sim
     client.send("input_audio_buffer.commit")
     client.send("response.create")
     assert client.quiet_for(0.5) == []
+
+
+# ---- target behaviours (issue 15): shape faults on a whole response, session faults on a whole session
+
+def _audio_bytes(events: list[dict], dialect: str = "ga") -> bytes:
+    import base64
+
+    return b"".join(base64.b64decode(e["delta"]) for e in _audio_deltas(events, dialect))
+
+
+def _one_answer(sim_factory, fault: str, fmt: AudioFormat) -> tuple[RawClient, dict, list[dict]]:
+    """A manual session in `fmt` under `fault`: (client, its session.updated, the events of one response)."""
+    sim = sim_factory(SimConfig(faults=[fault], reply_text=REPLY, latency=FAST))
+    client = RawClient(sim.url)
+    client.until("session.created")
+    ack = client.configure(fmt, turn_detection=None)
+    client.send("response.create")
+    return client, ack, client.until("response.done")
+
+
+def test_text_only_answers_with_text_deltas_and_no_audio_although_audio_was_asked(sim_factory) -> None:
+    client = _start(sim_factory, "text_only")
+    events = client.until("response.done")
+    assert _audio_deltas(events) == [] and "response.output_text.delta" in types(events)
+    assert events[-1]["response"]["status"] == "completed"
+    assert events[-1]["response"]["output_modalities"] == ["text"]
+    assert "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta") == REPLY
+    client.assert_conformant()
+
+
+@pytest.mark.parametrize("fmt", list(AudioFormat))
+def test_silent_audio_sends_the_answer_as_digital_silence_in_the_declared_format(sim_factory, fmt: AudioFormat) -> None:
+    from harness.audio import silence_bytes
+
+    client, _, events = _one_answer(sim_factory, "silent_audio", fmt)
+    audio = _audio_bytes(events)
+    assert len(audio) == int(REPLY_MS * fmt.rate_hz / 1000) * fmt.bytes_per_sample
+    assert audio == silence_bytes(fmt, len(audio))
+    client.assert_conformant()
+
+
+def test_silent_audio_with_a_level_scales_the_answer_below_audibility(sim_factory) -> None:
+    import numpy as np
+
+    from harness.audio import from_wire
+    from harness.audio.levels import AUDIBLE_PEAK
+
+    client = _start(sim_factory, "silent_audio:dbfs=-60")
+    samples = from_wire(_audio_bytes(client.until("response.done")), AudioFormat.PCM16)
+    peak = int(np.abs(samples.astype(np.int32)).max())
+    assert 0 < peak < AUDIBLE_PEAK and abs(peak - 10 ** (-60 / 20) * 32767) <= 2
+
+
+@pytest.mark.parametrize("declared,sent", [(AudioFormat.G711_ULAW, AudioFormat.PCM16),
+                                           (AudioFormat.PCM16, AudioFormat.G711_ULAW)])
+def test_wrong_format_sends_another_format_than_the_session_declares(sim_factory, declared: AudioFormat,
+                                                                      sent: AudioFormat) -> None:
+    from harness.sim.voice import AnswerVoice
+
+    _, ack, events = _one_answer(sim_factory, "wrong_format", declared)
+    assert ack["session"]["audio"]["output"]["format"] == declared.render("ga")
+    assert _audio_bytes(events) == AnswerVoice().audio(sent, REPLY_MS)   # the answer, sample for sample, in `sent`
+    assert events[-1]["response"]["audio"]["output"]["format"] == declared.render("ga")
+
+
+@pytest.mark.parametrize("fmt", list(AudioFormat))
+def test_leading_silence_prepends_exactly_that_many_samples_of_digital_silence(sim_factory, fmt: AudioFormat) -> None:
+    from harness.audio import silence_bytes
+    from harness.sim.voice import AnswerVoice
+
+    client, _, events = _one_answer(sim_factory, "leading_silence:ms=180", fmt)
+    audio = _audio_bytes(events)
+    lead = int(180 * fmt.rate_hz / 1000) * fmt.bytes_per_sample
+    assert audio == silence_bytes(fmt, lead) + AnswerVoice().audio(fmt, REPLY_MS)
+    client.assert_conformant()
+
+
+def test_error_no_done_sends_an_error_and_never_the_response_done_then_answers_the_next(sim_factory) -> None:
+    sim = sim_factory(SimConfig(faults=["error_no_done:nth=1,after_deltas=2"], reply_text=REPLY, latency=FAST))
+    client = RawClient(sim.url)
+    client.until("session.created")
+    client.configure(AudioFormat.PCM16, turn_detection=None)
+    client.send("response.create")
+    events = client.until("error")
+    assert events[-1]["error"]["type"] == "server_error" and len(_audio_deltas(events)) == 2
+    assert "response.done" not in types(client.quiet_for(0.5))
+    client.send("response.create")                     # the target forgot the broken response
+    assert client.until("response.done")[-1]["response"]["status"] == "completed"
+
+
+def test_refuse_closes_with_its_code_and_reason_before_session_created(sim_factory) -> None:
+    sim = sim_factory(SimConfig(faults=["refuse:code=4000,reason=no realtime for you"]))
+    client = RawClient(sim.url)
+    events, closed = _until_closed(client)
+    assert events == [] and closed.rcvd is not None
+    assert (closed.rcvd.code, closed.rcvd.reason) == (4000, "no realtime for you")
+
+
+def test_a_refuse_with_probability_hits_some_sessions_the_same_way_for_the_same_seed(sim_factory) -> None:
+    from harness.sim.faults import FaultPlan
+
+    plan = FaultPlan.parse(["refuse:p=0.5", "drop_socket:p=0.5"])
+    hits = [bool(plan.session_faults(3, i)) for i in range(40)]
+    assert hits == [bool(plan.session_faults(3, i)) for i in range(40)] and 5 < sum(hits) < 35
+    assert [f.kind for f in plan.chooser(3, 0).next_response()] in ([], ["drop_socket"])   # never a session fault
+
+
+@pytest.mark.parametrize("turn_detection", ["default", None], ids=["server-vad", "turn-detection-off"])
+def test_vad_without_speech_fires_speech_started_early_on_silence(sim_factory, turn_detection) -> None:
+    sim = sim_factory(SimConfig(faults=["vad_without_speech:ms=70"], latency=FAST))
+    client = RawClient(sim.url)
+    client.until("session.created")
+    client.configure(AudioFormat.PCM16, turn_detection=turn_detection)
+    client.append(burst_audio(AudioFormat.PCM16, [("silence", 200)]), AudioFormat.PCM16)
+    started = client.until("input_audio_buffer.speech_started")[-1]
+    assert started["audio_start_ms"] == 70
+    assert client.quiet_for(0.3) == []      # once, and nothing follows it on silence
+
+
+def test_no_server_vad_acknowledges_server_vad_but_never_detects_or_commits(sim_factory) -> None:
+    sim = sim_factory(SimConfig(faults=["no_server_vad"], latency=FAST))
+    client = RawClient(sim.url)
+    client.until("session.created")
+    ack = client.configure(AudioFormat.PCM16)
+    assert ack["session"]["audio"]["input"]["turn_detection"]["type"] == "server_vad"
+    client.append(burst_audio(AudioFormat.PCM16, [("speech", 500), ("silence", 700)]), AudioFormat.PCM16)
+    assert client.quiet_for(0.5) == []
+    client.send("input_audio_buffer.commit")           # a manual commit still works
+    assert client.until("input_audio_buffer.committed")
+
+
+def test_ignore_session_update_echoes_the_session_as_created(sim_factory) -> None:
+    sim = sim_factory(SimConfig(faults=["ignore_session_update"]))
+    client = RawClient(sim.url)
+    created = client.until("session.created")[-1]["session"]
+    ack = client.configure(AudioFormat.G711_ULAW, turn_detection=None)["session"]
+    assert ack["audio"] == created["audio"] and ack["audio"]["input"]["turn_detection"] is not None
+
+
+def test_each_new_fault_is_documented_and_its_settings_are_checked() -> None:
+    from harness.sim.faults import FAULT_KINDS, Fault, SimConfigError
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for kind in ("text_only", "silent_audio", "wrong_format", "leading_silence", "error_no_done", "refuse",
+                 "vad_without_speech", "no_server_vad", "ignore_session_update"):
+        assert FAULT_KINDS[kind][1] and f"`{kind}`" in readme, kind
+    for bad in ("wrong_format:as=mp3", "silent_audio:dbfs=-20", "refuse:code=99", "leading_silence:ms=-1"):
+        with pytest.raises(SimConfigError):
+            Fault.parse(bad)
