@@ -50,7 +50,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _has_files(folder: Path) -> bool:
-    return folder.is_dir() and any(folder.glob("*.jsonl"))
+    return folder.is_dir() and any(folder.glob("*.jsonl*"))   # traces may be compressed (.jsonl.gz)
 
 
 def _from_traces(out: Path) -> dict[str, Any]:

@@ -231,7 +231,20 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     if build_html:
         build_report(out)
+    compress_run_traces(out)
     return summary
+
+
+def compress_run_traces(out: Path) -> None:
+    """The last step of the assembly: `traces/*.jsonl` -> `*.jsonl.gz` (every reader takes either;
+    an interrupted compression leaves each trace readable, plain or compressed)."""
+    from harness.report.progress import Progress
+    from harness.trace import compress_traces
+
+    progress = Progress("traces")
+    progress.step("compressing ...")
+    done = compress_traces(out / "traces")
+    progress.done(f"{done.files} compressed, {done.bytes_before / 1e6:.2f} -> {done.bytes_after / 1e6:.2f} MB")
 
 
 def summary_table(summary: dict[str, Any]) -> str:

@@ -1,10 +1,11 @@
 """Repro bundles: everything needed to see one session's incident again, in one folder.
 
-A bundle holds the session trace, the exact audio the caller sent (`audio.bin`, wire format, send
-order; rebuilt from the corpus with the caller's own clip functions and checked chunk by chunk
-against the sha1 of every append in the trace), the session settings and scenario, the
-client-event schedule (each client event's offset from the session start and from the server
-event it followed), a short human summary and the session timeline.
+A bundle holds the session trace (`trace.jsonl.gz`), the exact audio the caller sent (wire format,
+send order; rebuilt from the corpus with the caller's own clip functions and checked chunk by
+chunk against the sha1 of every append in the trace; `audio.flac`, lossless, for pcm16, else
+`audio.bin`, see `bundle_files`), the session settings and scenario, the client-event schedule
+(each client event's offset from the session start and from the server event it followed), a
+short human summary and the timeline of the incident's turn.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from harness.client.clips import noise_clip, silence_clip, utterance_clip
 from harness.corpus import SHIPPED_CORPORA_DIR, CorpusError, load_corpus
 from harness.metrics import turns_from_trace
 from harness.protocol import AudioFormat, Dialect
+from harness.replay.bundle_files import write_audio, write_trace
 from harness.trace import Trace, iter_trace_files, read_header, read_trace, redact_url
 from harness.trace.vocabulary import Mark
 
@@ -131,13 +132,14 @@ def write_bundle(out_dir: Path, trace_path: Path, record: dict[str, Any] | None 
     trace = read_trace(trace_path)
     header = trace.header
     out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(trace_path, out_dir / "trace.jsonl")
+    bundle_trace = write_trace(out_dir, trace_path)
     audio, audio_note = sent_audio(trace, corpus_path)
     if corpus_path is None:
         with contextlib.suppress(CorpusError):
             corpus_path = str(corpus_dir(str(header.get("corpus") or "default")))
+    audio_entry: dict[str, Any] = {"file": None, "bytes": 0}
     if audio is not None:
-        (out_dir / "audio.bin").write_bytes(audio)
+        audio_entry = write_audio(out_dir, audio, AudioFormat(header["format"]))
     config = next((r["event"].get("session") for r in trace.records
                    if r.get("rec") == "send" and r.get("type") == "session.update"), None)
     bundle = {
@@ -146,8 +148,7 @@ def write_bundle(out_dir: Path, trace_path: Path, record: dict[str, Any] | None 
         "format": header.get("format"), "corpus": header.get("corpus"), "corpus_path": corpus_path, "chunk_ms": header.get("chunk_ms"),
         "rtf": header.get("rtf"), "scenario": header.get("scenario"), "scenario_params": header.get("scenario_params"),
         "utterances": [m.get("utterance") for m in trace.records if m.get("mark") == Mark.TURN_START],
-        "session_update": config, "audio": {"file": "audio.bin" if audio is not None else None,
-                                            "bytes": len(audio) if audio else 0, "note": audio_note},
+        "session_update": config, "audio": {**audio_entry, "note": audio_note},
         "incident": {k: (record or {}).get(k) for k in ("turn", "incident", "incident_evidence", "ttfa_ms",
                                                          "response_id", "response_status", "response_reason")},
         "client_events": client_schedule(trace),
@@ -163,13 +164,14 @@ def write_bundle(out_dir: Path, trace_path: Path, record: dict[str, Any] | None 
     try:
         from harness.report import render_session_timeline
 
-        render_session_timeline(out_dir / "trace.jsonl", out_dir / "timeline.html")
+        turn = (record or {}).get("turn")   # the incident's events; `--timeline-only` draws the whole session
+        render_session_timeline(bundle_trace, out_dir / "timeline.html", turn=None if turn is None else int(turn))
     except Exception as exc:  # noqa: BLE001 - a bundle without its picture is still a bundle
         (out_dir / "timeline.error.txt").write_text(f"{type(exc).__name__}: {exc}\n", encoding="utf-8")
     return out_dir
 
 
-BUNDLES_PER_CAUSE = 20   # a bundle is ~8 MB with its self-contained timeline; a few per cause explain it
+BUNDLES_PER_CAUSE = 20   # a bundle is 0.3-0.5 MB (pcm16 FLAC, compressed trace); a few per cause explain it
 
 
 def write_incident_bundles(run_dir: Path, records: list[dict[str, Any]] | None = None,

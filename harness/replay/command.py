@@ -27,6 +27,7 @@ from typing import Any, Iterator
 from harness.corpus import CorpusError
 from harness.load.options import DEFAULT_API_KEY_ENV, _check_api_key
 from harness.replay.bundle import BUNDLES_PER_CAUSE, BundleError, corpus_dir, write_incident_bundles
+from harness.replay.bundle_files import PLAIN_TRACE_FILE, bundle_trace
 from harness.replay.replay import load_bundle, replay
 
 EXIT_NOT_EVERY_TIME, EXIT_TARGET_FAILED = 1, 3
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     if args.timeline_only:
         from harness.report import render_session_timeline
 
-        render_session_timeline(bundle_dir / "trace.jsonl", Path(args.timeline_only))
+        render_session_timeline(bundle_trace(bundle_dir) or bundle_dir / PLAIN_TRACE_FILE, Path(args.timeline_only))
         print(f"harness replay: timeline {args.timeline_only}")
         return 0
     _check(args)

@@ -7,8 +7,8 @@ Two anchors (README, "Reproduce an incident"):
   real-time factor, so the same audio goes out at the same pacing and the scenario makes the
   same client decisions (cancel, truncate, tool outputs) on the new session's server events.
   Use it to ask "does this target still do that to this caller?".
-- `session`: `schedule.play_schedule` sends `audio.bin` and every recorded client event at its
-  original offset from the stream start, whatever the server does. Use it to ask "what does the
+- `session`: `schedule.play_schedule` sends the bundle's audio and every recorded client event at
+  its original offset from the stream start, whatever the server does. Use it to ask "what does the
   target do with exactly this input?" (a cancel lands at the same instant even if the answer is
   now earlier or later).
 """
@@ -25,6 +25,7 @@ from harness.corpus import SHIPPED_CORPORA_DIR, CorpusError
 from harness.metrics import turns_from_trace
 from harness.protocol import AudioFormat, Dialect
 from harness.replay.bundle import BUNDLE_SCHEMA, BundleError, corpus_dir
+from harness.replay.bundle_files import bundle_trace, has_audio
 from harness.replay.convert import replay_session_config
 from harness.replay.outcome import explain
 from harness.replay.schedule import play_schedule
@@ -84,7 +85,7 @@ def load_bundle(path: Path) -> dict[str, Any]:
         raise _bad(path, "a file, not a bundle folder")
     file = path / "bundle.json"
     if not file.is_file():
-        if (path / "trace.jsonl").is_file():
+        if bundle_trace(path) is not None:
             raise _bad(path, "no bundle.json, only a trace: the bundle was never finished",
                        "rewrite the run's bundles with `harness replay --bundle-run RUN_DIR`")
         raise _bad(path, "no bundle.json")
@@ -102,11 +103,11 @@ ANCHORS = ("events", "session")
 
 
 def _schedule_traces(bundle_dir: Path, specs: list[SessionSpec]) -> list[Path]:
-    if not (bundle_dir / "audio.bin").is_file():
-        raise BundleError(f"{bundle_dir}: no audio.bin (its audio could not be rebuilt from the corpus); "
-                          "replay it with --anchor events")
-    if not (bundle_dir / "trace.jsonl").is_file():
-        raise _bad(bundle_dir, "no trace.jsonl, which a session-anchored replay plays back",
+    if not has_audio(bundle_dir):
+        raise BundleError(f"{bundle_dir}: no audio.flac or audio.bin (its audio could not be rebuilt from the "
+                          "corpus); replay it with --anchor events")
+    if bundle_trace(bundle_dir) is None:
+        raise _bad(bundle_dir, "no trace.jsonl.gz, which a session-anchored replay plays back",
                    "replay it with --anchor events")
     paths = run_each(specs, lambda spec: play_schedule(bundle_dir, spec))
     return [path if path is not None else spec.trace_path() for path, spec in zip(paths, specs)]
@@ -123,7 +124,7 @@ def replay(bundle: dict[str, Any], url: str, repeat: int = 1, rtf: float | None 
     The session settings are the bundle's own (`session_update`), converted to `dialect`/`fmt`
     when those differ, with a line in `notes` for each field that had to change. The events
     anchor speaks the utterances from the corpus (`corpus`, else the one the run recorded); the
-    session anchor sends `audio.bin` and needs none.
+    session anchor sends the bundle's audio and needs none.
     """
     if anchor not in ANCHORS:
         raise BundleError(f"--anchor {anchor!r}: use events (re-run the scenario) or session (recorded offsets)")
@@ -140,7 +141,7 @@ def replay(bundle: dict[str, Any], url: str, repeat: int = 1, rtf: float | None 
                                                                              bundle.get("corpus_path")))
         except CorpusError as exc:
             raise CorpusError(f"{exc}; copy it back there, or replay with --corpus DIR, or with --anchor session "
-                              "(which sends the bundle's audio.bin)") from None
+                              "(which sends the bundle's audio)") from None
     else:
         folder = str(bundle.get("corpus_path") or bundle.get("corpus") or "default")   # not read
     specs = [SessionSpec(url=url, dialect=dialect, fmt=fmt, scenario=bundle["scenario"], scenario_params=params,
@@ -155,7 +156,7 @@ def replay(bundle: dict[str, Any], url: str, repeat: int = 1, rtf: float | None 
         spec.check()   # a bad setting fails here, in one line, before any thread starts
     if anchor == "session":
         if bundle_dir is None:
-            raise BundleError("a session-anchored replay needs the bundle folder (its audio.bin)")
+            raise BundleError("a session-anchored replay needs the bundle folder (its audio)")
         traces = _schedule_traces(Path(bundle_dir), specs)
     else:
         traces = [result.trace_path for result in run_sessions(specs)]

@@ -4,7 +4,7 @@ The other mode (`replay.py`, anchored on events) re-runs the scenario, so the ca
 again when to cancel or truncate, on the new session's events. This one decides nothing: it
 plays the original session back as a schedule measured from the audio stream's start.
 
-- `audio.bin` goes out as the stream's background, chunk k due at `t0 + k * chunk_ms / rtf`,
+- the bundle's audio (`audio.flac` or `audio.bin`) goes out as the stream's background, chunk k due at `t0 + k * chunk_ms / rtf`,
   which is exactly the original stream's schedule (its appends were never paused); each chunk
   keeps its original turn, speech flag and sha1 in the trace.
 - Every other client event (cancel, truncate, commit, response.create, function outputs) is sent
@@ -27,6 +27,7 @@ from typing import Any
 from harness.audio import chunk_bytes, from_wire, silence_bytes, split_chunks, to_wire
 from harness.client import Clip, Session, SessionSpec, wire_clip
 from harness.protocol import AudioFormat, Dialect, SessionConfig, decode_client, default_session_config, parse_session_update
+from harness.replay.bundle_files import PLAIN_TRACE_FILE, bundle_trace, read_audio
 from harness.trace import Trace, read_trace
 from harness.trace.vocabulary import Mark
 
@@ -130,7 +131,7 @@ def schedule_from_trace(trace: Trace) -> list[Step]:
 
 
 def bundle_clip(trace: Trace, audio: bytes, fmt: AudioFormat, dialect: Dialect, wait_ms: float = 0.0) -> Clip:
-    """`audio.bin` as the stream's background: one chunk per original append, in `fmt`, keeping
+    """The bundle's audio as the stream's background: one chunk per original append, in `fmt`, keeping
     each append's turn and speech flag; then silence, never the recording again (the session
     closes on the original's schedule, a few chunks after the recording ends, or at most
     `wait_ms` later while a turn waits for its answer, and the stream's background would
@@ -214,8 +215,8 @@ def play_schedule(bundle_dir: Path, spec: SessionSpec, stop: Any = None) -> Path
 
     The session settings are `spec.session_config` (the caller converts them for another dialect),
     else the recorded ones in `spec.fmt`."""
-    trace = read_trace(Path(bundle_dir) / "trace.jsonl")
-    audio = (Path(bundle_dir) / "audio.bin").read_bytes()
+    trace = read_trace(bundle_trace(Path(bundle_dir)) or Path(bundle_dir) / PLAIN_TRACE_FILE)
+    audio = read_audio(Path(bundle_dir))
     fmt, dialect = AudioFormat(spec.fmt), Dialect(spec.dialect)
     clip = bundle_clip(trace, audio, fmt, dialect, wait_ms=spec.turn_timeout_s * 1000.0)
     steps = schedule_from_trace(trace)

@@ -29,7 +29,7 @@ from harness.report.run_files import RunFiles
 from harness.report.stats import incident_counts
 from harness.report.timeline import LEGEND, render_session_timeline, timeline_figure
 from harness.report.turn_table import read_turns
-from harness.trace import TraceFormatError, read_trace
+from harness.trace import TraceFormatError, iter_trace_files, read_trace
 
 MAX_INCIDENT_ROWS = 1000
 MAX_TIMELINES = 200
@@ -85,7 +85,7 @@ def build_report(run_dir: str | Path, out_html: str | Path | None = None, max_ti
 def _versions_from_a_trace(files: RunFiles) -> dict[str, Any] | None:
     if files.run.get("versions"):
         return None
-    for path in sorted((files.run_dir / "traces").glob("*.jsonl"))[:1]:
+    for path in list(iter_trace_files(files.run_dir / "traces"))[:1]:
         try:
             return read_trace(path).header.get("versions")
         except TraceFormatError:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.report.errors import ReportInputError
-from harness.trace import redact_url
+from harness.trace import existing_trace, iter_trace_files, redact_url, trace_stem
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -50,13 +50,14 @@ class RunFiles:
         return cls(run_dir=run_dir, run=run, summary=summary, bundles=bundles)
 
     def trace_for(self, worker: Any, session_id: Any, turn: Any = None) -> Path | None:
-        """The session's trace: its bundle's trace.jsonl, else traces/<worker>-<session>.jsonl."""
+        """The session's trace: its bundle's trace.jsonl(.gz), else traces/<worker>-<session>.jsonl(.gz)."""
         if turn is not None:
             bundle = self.bundles.get(f"{session_id}-{turn}")
-            if bundle is not None and (bundle / "trace.jsonl").is_file():
-                return bundle / "trace.jsonl"
+            in_bundle = existing_trace(bundle / "trace.jsonl") if bundle is not None else None
+            if in_bundle is not None:
+                return in_bundle
         if self._traces is None:  # listed once: a big run asks for hundreds of sessions
-            self._traces = {p.stem: p for p in sorted((self.run_dir / "traces").glob("*.jsonl"))}
+            self._traces = {trace_stem(p): p for p in iter_trace_files(self.run_dir / "traces")}
         exact = self._traces.get(f"{worker}-{session_id}")
         if exact is not None:
             return exact

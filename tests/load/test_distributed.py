@@ -15,6 +15,8 @@ from typing import Iterator
 
 import pytest
 
+from harness.trace import iter_trace_files, trace_stem
+
 from .runs import QUIET, REPO, closed_port, harness, records, summary, turns_in_traces
 
 pytestmark = pytest.mark.slow
@@ -72,7 +74,7 @@ def test_processes_2_puts_every_turn_record_in_the_run_directory(tmp_path: Path)
                    "--out", str(out), *FAST, timeout_s=150)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     traced = turns_in_traces(out)
-    workers = {path.stem.split("-")[0] for path in (out / "traces").glob("*.jsonl")}
+    workers = {trace_stem(path).split("-")[0] for path in iter_trace_files(out / "traces")}
     assert len(workers) == 2, workers  # both forked workers ran callers
     assert len(traced) > 0 and {(r["session_id"], r["turn"]) for r in records(out)} == traced
     assert summary(out)["turns"]["total"] == len(traced)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from harness.replay.bundle_files import has_audio
 from tests.replay.helpers import REPO, harness
 
 OUTPUTS = ("summary.json", "junit.xml", "turns.parquet", "turns.csv", "report.html")
@@ -45,7 +46,7 @@ def test_finalize_rebuilds_a_run_whose_summary_report_and_bundles_were_deleted(
     assert all((run / name).is_file() for name in OUTPUTS)
     assert sorted(p.name for p in (run / "incidents").iterdir()) == sorted(
         p.name for p in (elsewhere_run["out"] / "incidents").iterdir())
-    assert all((bundle / "audio.bin").is_file() for bundle in (run / "incidents").iterdir())
+    assert all(has_audio(bundle) for bundle in (run / "incidents").iterdir())
     assert f"turns: {before['turns']['total']} (" in done.stdout                        # the summary table
     assert json.loads((run / "run.json").read_text())["finalized_by"] == "harness finalize"
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from harness.replay.bundle import BundleError
+from harness.replay.bundle_files import read_audio
 from harness.replay.replay import load_bundle, replay
 from harness.sim import SimConfig
 from harness.trace import read_trace
@@ -40,9 +41,10 @@ def test_a_false_vad_run_leaves_a_verified_bundle_for_every_incident(false_vad_r
     for bundle in bundles:
         data = json.loads((bundle / "bundle.json").read_text())
         assert data["incident"]["incident"] == "false_barge_in"
-        trace = read_trace(bundle / "trace.jsonl")
+        trace = read_trace(bundle / "trace.jsonl.gz")
         sent = sum(r["bytes"] for r in trace.records if r.get("rec") == "append")
-        assert data["audio"]["note"].startswith("verified") and (bundle / "audio.bin").stat().st_size == sent
+        assert data["audio"]["note"].startswith("verified") and data["audio"]["file"] == "audio.flac"
+        assert len(read_audio(bundle)) == data["audio"]["bytes"] == sent   # FLAC decodes to every byte sent
         assert (bundle / "timeline.html").is_file() and "false_barge_in" in (bundle / "summary.txt").read_text()
         assert any(e["type"] == "session.update" for e in data["client_events"])
 
@@ -88,7 +90,7 @@ def test_a_session_anchored_replay_reproduces_the_cause_with_the_fault_and_not_w
 def test_a_session_anchored_replay_sends_the_same_audio_on_the_same_schedule_with_translated_ids(
         false_vad_run: Path, sim_factory: Any, tmp_path: Path) -> None:
     bundle_dir = sorted((false_vad_run / "incidents").iterdir())[0]
-    original = read_trace(bundle_dir / "trace.jsonl")
+    original = read_trace(bundle_dir / "trace.jsonl.gz")   # and its audio from audio.flac
     sim = sim_factory(SimConfig(faults=["false_vad:after_deltas=2"]))
     outcome = replay(load_bundle(bundle_dir), sim.url, trace_dir=tmp_path, anchor="session", bundle_dir=bundle_dir)
     replayed = read_trace(Path(outcome["runs"][0]["trace"]))

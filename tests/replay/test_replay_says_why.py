@@ -13,6 +13,7 @@ import pytest
 from harness.cli import main
 from harness.protocol import Dialect, default_session_config, render_session_update
 from harness.replay.bundle import BundleError
+from harness.replay.bundle_files import has_audio, read_audio
 from harness.replay.convert import replay_session_config
 from harness.replay.replay import load_bundle, replay
 from harness.sim import SimConfig
@@ -38,9 +39,9 @@ def test_a_run_started_from_another_directory_bundles_its_audio(elsewhere_run: d
     assert "bundle_error" not in summary["incidents"] and "bundle_errors" not in summary["incidents"]
     for bundle in sorted((out / "incidents").iterdir()):
         data = json.loads((bundle / "bundle.json").read_text())
-        sent = sum(r["bytes"] for r in read_trace(bundle / "trace.jsonl").records if r.get("rec") == "append")
+        sent = sum(r["bytes"] for r in read_trace(bundle / "trace.jsonl.gz").records if r.get("rec") == "append")
         assert data["audio"]["note"].startswith("verified"), data["audio"]
-        assert (bundle / "audio.bin").stat().st_size == sent
+        assert len(read_audio(bundle)) == sent
         assert data["corpus_path"] == run["corpus_path"]
 
 
@@ -67,7 +68,7 @@ def test_a_run_with_a_corpus_outside_the_repository_bundles_its_audio_from_the_r
     for bundle in bundles:
         data = json.loads((bundle / "bundle.json").read_text())
         assert data["corpus"] == "mine" and data["corpus_path"] == str(corpus.resolve())
-        assert (bundle / "audio.bin").is_file(), data["audio"]
+        assert has_audio(bundle), data["audio"]
     # and the replay finds the corpus by that path too, from yet another directory
     replayed = harness("replay", str(bundles[0]), "--rtf", "2", "--out", str(tmp_path / "replays"), cwd=tmp_path)
     assert replayed.returncode == 0, replayed.stderr[-1500:]
