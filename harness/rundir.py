@@ -241,6 +241,8 @@ def compress_run_traces(out: Path) -> None:
     from harness.report.progress import Progress
     from harness.trace import compress_traces
 
+    if next((out / "traces").rglob("*.jsonl"), None) is None:
+        return   # none, or compressed already (`harness finalize` on an assembled run)
     progress = Progress("traces")
     progress.step("compressing ...")
     done = compress_traces(out / "traces")

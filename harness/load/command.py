@@ -115,7 +115,7 @@ def _locust_command(args: argparse.Namespace, settings: LoadSettings) -> list[st
     out = settings.out
     cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
            "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.run_time, "-s", f"{STOP_TIMEOUT_S:g}",
-           "--csv", str(out / "stats"), "--html", str(out / "locust.html"), "--loglevel", "WARNING",
+           "--csv", str(out / "stats"), "--loglevel", "WARNING",   # no --html: report.html draws its history
            "--target", settings.target, "--dialect", settings.dialect, "--format", settings.fmt,
            "--corpus", settings.corpus, "--scenario", args.scenario, "--scenario-params", args.scenario_params,
            "--turns", str(settings.turns), "--chunk-ms", str(settings.chunk_ms), "--rtf", str(settings.rtf),

@@ -23,8 +23,9 @@ def test_harness_run_against_the_embedded_simulator_writes_the_whole_run_directo
                    "--out", str(out), *QUIET)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     for name in ("report.html", "turns.parquet", "turns.csv", "summary.json", "junit.xml", "run.json",
-                 "stats_stats.csv", "locust.html"):
+                 "stats_stats.csv", "stats_stats_history.csv"):
         assert (out / name).is_file(), name
+    assert not (out / "locust.html").exists()   # Locust's own page: report.html draws its history instead
     rows = records(out)
     assert rows and {(r["session_id"], r["turn"]) for r in rows} == turns_in_traces(out)
     assert summary(out)["turns"]["total"] == len(rows)
