@@ -47,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="simulator gate: its p99 lateness against its own latency model (every send and "
                              "decision); over it the run exits 5 (default 5, or $HARNESS_SIM_LATENESS_LIMIT_MS)")
     parser.add_argument("--no-report", action="store_true", help="skip report.html (tables and summary only)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing run directory at --out (without it, a non-empty --out is refused)")
     add_harness_options(parser)
 
 
@@ -156,6 +158,32 @@ def _stop_child(child: subprocess.Popen[bytes]) -> None:
         child.wait(5.0)
 
 
+def claim_out_dir(out: Path, overwrite: bool) -> None:
+    """Refuse a non-empty --out (two runs' turns would merge into one table), unless --overwrite
+    and it is a run directory (it holds run.json), whose contents are then removed; a non-empty
+    folder that is no run directory is never emptied."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise OutputDirError(f"--out {out}: a file, not a folder; choose a new or empty folder")
+    entries = list(out.iterdir())
+    if not entries:
+        return
+    if not overwrite:
+        raise OutputDirError(f"--out {out}: not empty (it holds {len(entries)} entries, e.g. {entries[0].name}); "
+                             "choose a new folder, or pass --overwrite to replace the run directory there")
+    if not (out / "run.json").is_file():
+        raise OutputDirError(f"--out {out}: not empty and not a run directory (no run.json), so --overwrite "
+                             "will not empty it; choose a new or empty folder")
+    import shutil
+
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
 def _wrote_anything(out: Path) -> bool:
     return any(any(p.iterdir()) for p in (out / "traces", out / "records") if p.is_dir())
 
@@ -171,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
 
     load_corpus(settings.corpus)
     out = settings.out
+    claim_out_dir(out, args.overwrite)
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / ".write-test").write_text("", encoding="utf-8")
@@ -219,7 +248,8 @@ def _run_and_assemble(args: argparse.Namespace, settings: LoadSettings) -> tuple
     with _target(args) as embedded:
         settings.target = embedded.url
         # written first, so `harness finalize` knows the run's settings if the assembly never happens
-        info = run_info(settings, args.users, args.spawn_rate, args.run_time)
+        info = run_info(settings, args.users, args.spawn_rate, args.run_time, options=vars(args),
+                        simulator=embedded.settings)
         (out / "run.json").write_text(json.dumps({**info, "finished_at": None}, indent=2, default=str),
                                       encoding="utf-8")
         cmd = _locust_command(args, settings)
@@ -244,7 +274,7 @@ def _run_and_assemble(args: argparse.Namespace, settings: LoadSettings) -> tuple
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-    info = run_info(settings, args.users, args.spawn_rate, args.run_time)
+    info = run_info(settings, args.users, args.spawn_rate, args.run_time, options=vars(args))
     summary = finalize_run(out, info, settings.slos, settings.pacing_limit_ms, build_html=not args.no_report,
                            simulator=embedded.report(args.sim_lateness_limit_ms))
     return code, summary
