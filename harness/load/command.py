@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from harness.load.options import LoadSettings, add_harness_options, check_options, new_run_id
+from harness.load.progress import PROGRESS_DIR_ENV, PROGRESS_FOLDER, STATUS_EVERY_S, LiveStatus
 from harness.load.slo import load_slos
 from harness.rundir import finalize_run, run_info, summary_table
 
@@ -47,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="simulator gate: its p99 lateness against its own latency model (every send and "
                              "decision); over it the run exits 5 (default 5, or $HARNESS_SIM_LATENESS_LIMIT_MS)")
     parser.add_argument("--no-report", action="store_true", help="skip report.html (tables and summary only)")
+    parser.add_argument("--progress-every-s", type=float, default=10.0,
+                        help="the live status line: rewritten each second on a terminal; elsewhere (CI logs) a "
+                             "plain line every S seconds (default 10; 0: no status line)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing run directory at --out (without it, a non-empty --out is refused)")
     add_harness_options(parser)
@@ -240,6 +244,18 @@ def _aborted(out: Path) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
+def _wait_showing_progress(child: subprocess.Popen[bytes], live: LiveStatus) -> int:
+    """Locust's exit code; meanwhile the status line, about once a second."""
+    while True:
+        try:
+            code = child.wait(timeout=STATUS_EVERY_S)
+        except subprocess.TimeoutExpired:
+            live.tick()
+            continue
+        live.close()
+        return code
+
+
 def _run_and_assemble(args: argparse.Namespace, settings: LoadSettings) -> tuple[int, dict[str, Any]]:
     """Locust in a child process, then the run directory. The first Ctrl-C/SIGTERM is passed to
     Locust (it stops the users, everything recorded is kept); a second one raises
@@ -253,8 +269,10 @@ def _run_and_assemble(args: argparse.Namespace, settings: LoadSettings) -> tuple
         (out / "run.json").write_text(json.dumps({**info, "finished_at": None}, indent=2, default=str),
                                       encoding="utf-8")
         cmd = _locust_command(args, settings)
-        env = {**os.environ, "HARNESS_FINALIZE": "0"}
+        progress_dir = out / PROGRESS_FOLDER
+        env = {**os.environ, "HARNESS_FINALIZE": "0", PROGRESS_DIR_ENV: str(progress_dir)}
         child = subprocess.Popen(cmd, env=env)
+        live = LiveStatus(progress_dir, every_s=args.progress_every_s)
         signals: list[int] = []
 
         def on_signal(sig: int, _frame: Any) -> None:
@@ -267,7 +285,7 @@ def _run_and_assemble(args: argparse.Namespace, settings: LoadSettings) -> tuple
 
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            code = child.wait()
+            code = _wait_showing_progress(child, live)
         except KeyboardInterrupt:
             _stop_child(child)
             raise

@@ -27,6 +27,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from harness.client import SessionSpec
 from harness.load.options import LoadSettings, add_harness_options, exit_on_bad_options
 from harness.load.records import SESSIONS_KEY, SHIP_KEY, RecordSink, append_rows
+from harness.load import status   # harness run's progress line: a board of this process's turns
 from harness.rundir import finalize_run, run_info, summary_table
 from harness.scenarios import preencode, run_scenario, session_result
 from harness.trace import flush_all, redact_url
@@ -115,6 +116,7 @@ def _test_start(environment: Any, **_: Any) -> None:
         return
     for scenario in settings.mix:  # encode every clip now, not while other callers stream
         preencode(_spec(settings, scenario, "preencode"))
+    status.start(environment, RUN.worker)   # progress: the once-a-second status file (harness run only)
 
 
 @events.test_stopping.add_listener
@@ -241,6 +243,7 @@ class RealtimeUser(User):
     def _live(self, record: dict[str, Any], users: int | None) -> None:
         """A turn just ended: its record (the one the run directory keeps) goes to Locust's stats."""
         record["users"] = users
+        status.BOARD.note_turn(record)   # progress: counts and the rolling window, O(1)
         self._fire(record)
 
     def _fire(self, record: dict[str, Any]) -> None:
