@@ -4,7 +4,7 @@ Each Locust process that runs callers writes `progress/<worker>.json` once a sec
 (`harness.load.status`): its turn counts by status and the TTFA and per-turn send-lateness p99
 of its last WINDOW_S seconds of turns. `LiveStatus` merges every worker's file into one line:
 
-    harness run: 0:42 users 10 | turns ok 37 failed 1 | ttfa p50 312 / p95 401 ms (last 30 s) | pacing p99 0.41 ms
+    harness run: 0:42 users 10 | turns ok 37 failed 1 | ttfa p50 312.4 / p95 401.0 ms (last 30 s) | pacing p99 0.41 ms
 
 On a terminal the line is rewritten in place every second; in a CI log (not a TTY) it is a plain
 line every `every_s` seconds. Locust-free: `harness run`'s own process imports this module.
@@ -88,7 +88,7 @@ def _ms(value: float | None, digits: int = 0) -> str:
 def status_line(state: dict[str, Any], elapsed_s: float, label: str = "harness run") -> str:
     minutes, seconds = divmod(int(elapsed_s), 60)
     return (f"{label}: {minutes}:{seconds:02d} users {state['users']} | turns ok {state['ok']} failed "
-            f"{state['failed']} | ttfa p50 {_ms(state['ttfa_p50_ms'])} / p95 {_ms(state['ttfa_p95_ms'])} ms "
+            f"{state['failed']} | ttfa p50 {_ms(state['ttfa_p50_ms'], 1)} / p95 {_ms(state['ttfa_p95_ms'], 1)} ms "
             f"(last {WINDOW_S:g} s) | pacing p99 {_ms(state['pacing_p99_ms'], 2)} ms")
 
 
