@@ -12,24 +12,19 @@ only the locust-free modules that define the run's files and gates (`records`, `
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import json
-import os
-import platform
-import re
-import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from harness.load.junit import write_junit
 from harness.load.records import merged_records, merged_sessions
 from harness.load.slo import evaluate, load_slos
-from harness.trace import iter_trace_files, read_header, read_trace, redact_url
-from harness.trace.scrub import REDACTED
+from harness.trace import iter_trace_files, read_header, read_trace
 
+Progress = Callable[[str], None]   # told what the assembly is doing, one short phrase at a time
+PROGRESS_EVERY_S = 2.0             # while traces are measured
 EXIT_OK, EXIT_SLO_FAILED, EXIT_TARGET_FAILED, EXIT_SIM_OVERLOADED, EXIT_NOTHING_MEASURED = 0, 1, 3, 5, 6
 SIM_OVERLOAD_MESSAGE = ("the embedded simulator could not keep its latency model (its lateness p99 {p99} ms is over "
                         "the limit of {limit} ms; max {max} ms): the latencies of this run are the simulator's own "
@@ -53,7 +48,8 @@ def simulator_gate(simulator: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def sessions_missing_from(out: Path, sessions: list[dict[str, Any]],
-                          records: list[dict[str, Any]] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                          records: list[dict[str, Any]] | None = None,
+                          progress: Progress | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Turn records and session rows measured from the traces of sessions that reported nothing.
 
     A user killed mid-session (Locust's stop without a stop timeout, a worker killed) never
@@ -72,13 +68,20 @@ def sessions_missing_from(out: Path, sessions: list[dict[str, Any]],
         recorded.setdefault(record.get("session_id"), set()).add(record.get("turn"))
     new_records: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
+    seen = measured = 0
+    said_at = time.monotonic()
     for path in iter_trace_files(out / "traces"):
+        seen += 1
+        if progress is not None and time.monotonic() - said_at >= PROGRESS_EVERY_S:
+            said_at = time.monotonic()
+            progress(f"traces: {seen} checked, {measured} measured (sessions without records)")
         header = read_header(path)   # the full trace is read only for a session without records
         session_id = header.get("session_id") if header is not None else None
         row = rows_by_id.get(session_id)
         if header is not None and row is not None and (
                 records is None or len(recorded.get(session_id, ())) >= int(row.get("turns") or 0)):
             continue
+        measured += 1
         trace = read_trace(path)
         meter = meter_trace(trace)
         have = recorded.get(trace.header.get("session_id"), set())
@@ -154,138 +157,36 @@ def verdict(summary: dict[str, Any]) -> tuple[bool, int, list[str]]:
     return True, EXIT_OK, why
 
 
-VERSIONED_PACKAGES = ("realtime-voice-harness", "locust", "websockets", "numpy", "pandas", "plotly", "pyarrow",
-                      "orjson", "soundfile", "openai")
-# argv options whose value is a credential (never an env-var name: --api-key-env stays)
-SECRET_OPTION = re.compile(r"^--?[\w-]*(api-key|apikey|token|secret|password|authorization|bearer)(?<!-env)$", re.I)
-SECRET_ENV_VARS = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY")
+class StepPrinter:
+    """Progress of an assembly: one plain line per step on stderr, `LABEL: step (elapsed s)`."""
 
+    def __init__(self, label: str, stream: Any = None) -> None:
+        self.label, self.stream, self.started = label, stream, time.monotonic()
 
-def _secret_values(extra_env: str = "") -> list[str]:
-    """The API keys this process could send (from the environment), so none is written literally."""
-    names = {*SECRET_ENV_VARS, *([extra_env] if extra_env else [])}
-    return [v for v in (os.environ.get(n, "") for n in names) if len(v) >= 6]
-
-
-def redact_text(text: str, secrets: list[str]) -> str:
-    """`text` with URLs' credentials removed, `Bearer X` and every known key value replaced."""
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
-    text = re.sub(r"(?i)\b(bearer\s+)\S+", lambda m: m.group(1) + REDACTED, text)
-    if "://" in text and text.split("://", 1)[0].isalpha():
-        text = redact_url(text)
-    return text
-
-
-def redact_argv(argv: list[str], api_key_env: str = "") -> list[str]:
-    """A command line as run.json keeps it: credentials (URL user info and key parameters, the
-    value of any key/token/auth option, `Bearer ...`, the API key's value) become REDACTED."""
-    secrets, out, hide_next = _secret_values(api_key_env), [], False
-    for arg in argv:
-        if hide_next:
-            out.append(REDACTED)
-            hide_next = False
-            continue
-        name, eq, value = arg.partition("=")
-        if arg.startswith("-") and SECRET_OPTION.match(name):
-            out.append(f"{name}={REDACTED}" if eq else name)
-            hide_next = not eq
-            continue
-        out.append(f"{name}={redact_text(value, secrets)}" if eq and arg.startswith("--") else redact_text(arg, secrets))
-    return out
-
-
-def redact_options(options: dict[str, Any], api_key_env: str = "") -> dict[str, Any]:
-    """Parsed options for run.json: the same redaction as `redact_argv`, on every string value."""
-    secrets = _secret_values(api_key_env)
-
-    def clean(key: str, value: Any) -> Any:
-        if isinstance(value, str):
-            return REDACTED if value and SECRET_OPTION.match("--" + key.replace("_", "-")) else redact_text(value, secrets)
-        if isinstance(value, (list, tuple)):
-            return [clean(key, v) for v in value]
-        if isinstance(value, Path):
-            return str(value)
-        return value if isinstance(value, (int, float, bool, type(None), dict)) else str(value)
-
-    return {k: clean(k, v) for k, v in sorted(options.items()) if not callable(v)}
-
-
-@functools.lru_cache(maxsize=1)
-def harness_git_commit() -> dict[str, Any] | None:
-    """The commit of the checkout the harness package runs from (None: installed, or no git):
-    only a repository whose top level holds this very package counts."""
-    package = Path(__file__).resolve().parent
-    try:
-        def git(*words: str) -> str:
-            return subprocess.run(["git", "-C", str(package), *words], capture_output=True, text=True, timeout=5,
-                                  check=True).stdout.strip()
-
-        top = Path(git("rev-parse", "--show-toplevel")).resolve()
-        if top / package.name != package:
-            return None
-        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def provenance(api_key_env: str = "") -> dict[str, Any]:
-    """What reproducing a run needs beside its options: the command line, versions, the harness's
-    commit, and the host (CPU count, load average)."""
-    from importlib import metadata
-
-    versions = {"python": platform.python_version()}
-    for package in VERSIONED_PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    try:
-        load_average: list[float] | None = [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        load_average = None
-    program = "harness" if Path(sys.argv[0]).name == "__main__.py" else Path(sys.argv[0]).name
-    return {"argv": redact_argv([program, *sys.argv[1:]], api_key_env), "versions": versions,
-            "git": harness_git_commit(),
-            "host": {"cpu_count": os.cpu_count(), "load_average_1_5_15": load_average,
-                     "platform": platform.platform(), "python_executable": sys.executable}}
-
-
-def run_info(settings: Any, users: Any, spawn_rate: Any, run_time: Any, *, options: dict[str, Any] | None = None,
-             simulator: dict[str, Any] | None = None) -> dict[str, Any]:
-    """run.json: the run's settings (every option with its default when `options`, the parsed
-    command line, is given), the embedded simulator's (`SimConfig.describe()`), and provenance."""
-    fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)} \
-        if dataclasses.is_dataclass(settings) else {}
-    info = {"run_id": settings.run_id, "target": redact_url(settings.target), "dialect": settings.dialect,
-            "format": settings.fmt, "corpus": settings.corpus, "corpus_path": str(Path(settings.corpus).resolve()),
-            "scenarios": settings.mix, "turns": settings.turns,
-            "users": users, "spawn_rate": spawn_rate, "run_time": run_time, "chunk_ms": settings.chunk_ms, "rtf": settings.rtf,
-            "turn_timeout_s": settings.turn_timeout_s, "slos": list(settings.slos),
-            "pacing_limit_ms": settings.pacing_limit_ms,
-            # corpus_path: the absolute folder, so bundles find the audio wherever the run was started
-            "settings": redact_options(fields, settings.api_key_env),
-            "options": redact_options(options, settings.api_key_env) if options is not None else None,
-            **provenance(settings.api_key_env),
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    if simulator is not None:
-        info["simulator"] = simulator
-    return info
+    def __call__(self, message: str) -> None:
+        print(f"{self.label}: {message} ({time.monotonic() - self.started:.1f} s)", file=self.stream or sys.stderr,
+              flush=True)
 
 
 def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_limit_ms: float,
-                 build_html: bool = True, simulator: dict[str, Any] | None = None) -> dict[str, Any]:
+                 build_html: bool = True, simulator: dict[str, Any] | None = None,
+                 progress: Progress | None = None) -> dict[str, Any]:
     """`simulator`: for a run against the embedded simulator, {"settings": SimConfig.describe(),
-    "lateness": its lateness summary, "lateness_limit_ms": the gate's limit}."""
+    "lateness": its lateness summary, "lateness_limit_ms": the gate's limit}. `progress` is told
+    each step (and every few seconds while traces are measured)."""
     from harness.metrics import merged_conformance, summarize
     from harness.report import build_report, write_turn_tables
 
+    step = progress or (lambda _message: None)
     out.mkdir(parents=True, exist_ok=True)
+    step("assembling: reading records")
     records = merged_records(out)
     sessions = merged_sessions(out)
-    missing_records, missing_sessions = sessions_missing_from(out, sessions, records)
+    missing_records, missing_sessions = sessions_missing_from(out, sessions, records, progress)
     records += missing_records
     sessions += missing_sessions
+    step(f"assembling: {len(records)} turn records of {len(sessions)} sessions ({len(missing_sessions)} measured "
+         "from their traces); writing turns.parquet, summary.json, junit.xml")
     if simulator is not None:   # its settings, and what `harness finalize` needs to judge it again
         run = {**run, "simulator": simulator.get("settings"),
                "simulator_lateness": {k: simulator.get(k) for k in ("lateness", "lateness_limit_ms")}}
@@ -317,6 +218,7 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
     write_junit(out / "junit.xml", str(run.get("run_id")), results)
     from harness.replay.bundle import write_incident_bundles
 
+    step(f"assembling: incident bundles ({summary['incidents']['total']} incidents)")
     bundle_errors: list[str] = []
     try:
         summary["incidents"]["bundles"] = len(write_incident_bundles(out, records, errors=bundle_errors))
@@ -326,7 +228,9 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
         summary["incidents"]["bundle_error"] = f"{type(exc).__name__}: {exc}"
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     if build_html:
+        step("assembling: report.html")
         build_report(out)
+    step("assembled")
     return summary
 
 

@@ -61,7 +61,8 @@ def test_pip_install_of_a_clone_into_a_fresh_venv_runs_from_another_directory(tm
 
     out = elsewhere / "reports" / "run"
     done = subprocess.run([str(venv / "bin" / "harness"), "run", "-u", "2", "-r", "2", "-t", "8s", "--turns", "2",
-                           "--rtf", "2", "--corpus", "default", "--pacing-limit-ms", "100", "--out", str(out)],
+                           "--rtf", "2", "--corpus", "default", "--pacing-limit-ms", "100",
+                           "--lateness-limit-ms", "1000", "--out", str(out)],
                           cwd=elsewhere, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
     assert (out / "report.html").is_file() and (out / "turns.parquet").is_file()

@@ -27,7 +27,8 @@ from typing import Any, Iterator
 from harness.load.options import LoadSettings, add_harness_options, check_options, new_run_id
 from harness.load.progress import PROGRESS_DIR_ENV, PROGRESS_FOLDER, STATUS_EVERY_S, LiveStatus
 from harness.load.slo import load_slos
-from harness.rundir import finalize_run, run_info, summary_table
+from harness.load.run_info import run_info
+from harness.rundir import StepPrinter, finalize_run, summary_table
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 EXIT_INTERNAL = 4
@@ -294,7 +295,8 @@ def _run_and_assemble(args: argparse.Namespace, settings: LoadSettings) -> tuple
                 signal.signal(sig, handler)
     info = run_info(settings, args.users, args.spawn_rate, args.run_time, options=vars(args))
     summary = finalize_run(out, info, settings.slos, settings.pacing_limit_ms, build_html=not args.no_report,
-                           simulator=embedded.report(args.sim_lateness_limit_ms))
+                           simulator=embedded.report(args.sim_lateness_limit_ms),
+                           progress=StepPrinter("harness run") if args.progress_every_s > 0 else None)
     return code, summary
 
 

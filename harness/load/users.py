@@ -28,7 +28,8 @@ from harness.client import SessionSpec
 from harness.load.options import LoadSettings, add_harness_options, exit_on_bad_options
 from harness.load.records import SESSIONS_KEY, SHIP_KEY, RecordSink, append_rows
 from harness.load import status   # harness run's progress line: a board of this process's turns
-from harness.rundir import finalize_run, run_info, summary_table
+from harness.load.run_info import run_info
+from harness.rundir import finalize_run, summary_table
 from harness.scenarios import preencode, run_scenario, session_result
 from harness.trace import flush_all, redact_url
 

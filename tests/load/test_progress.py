@@ -116,14 +116,15 @@ LINE = re.compile(r"harness run: (\d+):(\d\d) users (\d+) \| turns ok (\d+) fail
 
 def test_a_real_run_prints_status_lines_whose_last_one_matches_the_summary(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    done = subprocess.run([sys.executable, "-m", "harness", "run", "-u", "2", "-r", "2", "-t", "8s", "--turns", "2",
-                           "--rtf", "2", "--no-report", "--pacing-limit-ms", "100", "--progress-every-s", "2",
+    done = subprocess.run([sys.executable, "-m", "harness", "run", "-u", "3", "-r", "3", "-t", "8s", "--turns", "2",
+                           "--rtf", "2", "--no-report", "--pacing-limit-ms", "100",
+                           "--lateness-limit-ms", "1000", "--progress-every-s", "2",
                            "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     found = [LINE.search(line) for line in done.stderr.splitlines()]
     lines = [m for m in found if m]
     assert len(lines) >= 3, done.stderr[-2000:]       # every 2 s during 8 s, and the last one
-    assert any(int(m.group(3)) == 2 for m in lines)   # both users seen running
+    assert any(int(m.group(3)) == 3 for m in lines)   # all users seen running
     summary = json.loads((out / "summary.json").read_text())
     last, turns, ttfa = lines[-1], summary["turns"], summary["metrics"]["ttfa_ms"]
     assert int(last.group(4)) == turns["ok"] > 0

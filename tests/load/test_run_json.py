@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.load.command import OutputDirError, claim_out_dir
-from harness.rundir import harness_git_commit, redact_argv, redact_options
+from harness.load.run_info import harness_git_commit, redact_argv, redact_options
 
 from .runs import REPO
 
@@ -71,8 +71,9 @@ def test_a_non_empty_out_is_refused_and_overwrite_empties_only_a_run_directory(t
 
 
 def _run(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness", "run", "-u", "2", "-r", "2", "-t", "8s", "--turns", "2",
-                           "--rtf", "4", "--no-report", "--pacing-limit-ms", "100", "--out", str(out),
+    return subprocess.run([sys.executable, "-m", "harness", "run", "-u", "3", "-r", "3", "-t", "8s", "--turns", "2",
+                           "--rtf", "4", "--no-report", "--pacing-limit-ms", "100",
+                           "--lateness-limit-ms", "1000", "--out", str(out),
                            "--sim-latency", "first_audio=fixed:300", *extra],
                           cwd=REPO, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "OPENAI_API_KEY": KEY})
@@ -87,7 +88,7 @@ def test_run_json_reproduces_the_run_and_a_reused_out_is_refused_before_anything
     assert run["argv"][:2] == ["harness", "run"] and "first_audio=fixed:300" in run["argv"]
     options = run["options"]   # every option, its default filled in
     assert options["chunk_ms"] == 20.0 and options["dialect"] == "ga" and options["sim_lateness_limit_ms"] > 0
-    assert options["users"] == 2 and options["overwrite"] is False and options["scenario"] == "plain:1"
+    assert options["users"] == 3 and options["overwrite"] is False and options["scenario"] == "plain:1"
     assert run["settings"]["turn_timeout_s"] == 15.0 and run["settings"]["vad_fallback"] == "manual"
     latency = run["simulator"]["latency"]   # every stage, the one set and the defaults
     assert latency["first_audio"] == "fixed:300" and latency["commit"] == "fixed:10"
