@@ -1,8 +1,9 @@
 """`harness run`'s live progress line, read from the status files its Locust processes write.
 
 Each Locust process that runs callers writes `progress/<worker>.json` once a second
-(`harness.load.status`): its turn counts by status and the TTFA and per-turn send-lateness p99
-of its last WINDOW_S seconds of turns. `LiveStatus` merges every worker's file into one line:
+(`harness.load.status`): its turn counts by status, the TTFA of its last WINDOW_S seconds of
+turns, and its finished sessions' send-lateness buckets (so "pacing p99" is the pacing gate's
+own p99 over the sessions finished so far). `LiveStatus` merges every worker's file into one line:
 
     harness run: 0:42 users 10 | turns ok 37 failed 1 | ttfa p50 312.4 / p95 401.0 ms (last 30 s) | pacing p99 0.41 ms
 
@@ -36,7 +37,7 @@ class StatusKey(StrEnum):
     USERS = "users"
     TURNS = "turns"
     TTFA_MS = "ttfa_ms"
-    PACING_MS = "pacing_ms"
+    LATENESS = "lateness"   # the finished sessions' send-lateness buckets, as summary.json's pacing merges them
 
 
 def read_statuses(folder: Path) -> list[dict[str, Any]]:
@@ -67,7 +68,6 @@ def merged(statuses: list[dict[str, Any]], now_s: float) -> dict[str, Any]:
     """The run's status over all workers: summed counts and users, percentiles of the merged windows."""
     turns: dict[str, int] = {}
     ttfa: list[float] = []
-    pacing: list[float] = []
     users = 0
     for status in statuses:
         for name, count in (status.get(StatusKey.TURNS) or {}).items():
@@ -75,10 +75,17 @@ def merged(statuses: list[dict[str, Any]], now_s: float) -> dict[str, Any]:
         if now_s - float(status.get(StatusKey.WRITTEN_AT) or 0) <= STALE_S:
             users += int(status.get(StatusKey.USERS) or 0)
             ttfa += status.get(StatusKey.TTFA_MS) or []
-            pacing += status.get(StatusKey.PACING_MS) or []
     return {"users": users, "ok": turns.get("ok", 0), "failed": sum(turns.get(s, 0) for s in FAILED_STATUSES),
             "ttfa_p50_ms": percentile(ttfa, 50), "ttfa_p95_ms": percentile(ttfa, 95),
-            "pacing_p99_ms": percentile(pacing, 99), "workers": len(statuses)}
+            "pacing_p99_ms": pacing_p99_ms([s.get(StatusKey.LATENESS) for s in statuses]), "workers": len(statuses)}
+
+
+def pacing_p99_ms(lateness: list[Any]) -> float | None:
+    """The pacing gate's p99 over every append of the finished sessions: the same merge of 10 us
+    buckets as summary.json (`harness.rundir.pacing_of`); None before any session finished."""
+    from harness.rundir import pacing_of
+
+    return pacing_of([{"lateness": one} for one in lateness if one], 0.0)["p99_ms"]
 
 
 def _ms(value: float | None, digits: int = 0) -> str:

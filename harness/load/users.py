@@ -239,6 +239,7 @@ class RealtimeUser(User):
                    "conformance": result.conformance}
         assert RUN.sink is not None
         RUN.sink.add(records, session, ship=isinstance(self.environment.runner, WorkerRunner))
+        status.BOARD.note_session(result.lateness)   # progress: the pacing gate's buckets
         self._watch_target(result.connect_failed, result)
 
     def _live(self, record: dict[str, Any], users: int | None) -> None:
