@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from scheduling import scheduling
 import numpy as np
 import orjson
 import psutil
@@ -243,7 +244,7 @@ def machine() -> dict[str, Any]:
                   if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else None
     return {"cpus": os.cpu_count(), "cpu_model": model, "platform": platform.platform(),
             "python": platform.python_version(), "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-            "taskset": bool(shutil.which("taskset"))}
+            "taskset": bool(shutil.which("taskset")), "scheduling": scheduling()}
 
 
 def main() -> int:

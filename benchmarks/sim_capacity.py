@@ -48,6 +48,7 @@ from websockets.utils import apply_mask
 
 from harness.audio import to_wire
 from harness.protocol import AudioFormat
+from scheduling import scheduling
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sim_capacity.json"
 CHUNK_MS = 20
@@ -386,7 +387,7 @@ def machine() -> dict[str, Any]:
     return {"nproc": os.cpu_count(), "cpu_model": model, "platform": platform.platform(),
             "python": platform.python_version(), "websockets": websockets.__version__,
             "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
-            "other_busy_processes": others}
+            "other_busy_processes": others, "scheduling": scheduling()}
 
 
 def main() -> None:

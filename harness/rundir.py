@@ -23,7 +23,7 @@ from harness.load.records import merged_records, merged_sessions
 from harness.load.slo import evaluate, load_slos
 from harness.trace import iter_trace_files, read_header, read_trace
 
-Progress = Callable[[str], None]   # told what the assembly is doing, one short phrase at a time
+StepCallback = Callable[[str], None]   # told what the assembly is doing, one short phrase at a time
 PROGRESS_EVERY_S = 2.0             # while traces are measured
 EXIT_OK, EXIT_SLO_FAILED, EXIT_TARGET_FAILED, EXIT_SIM_OVERLOADED, EXIT_NOTHING_MEASURED = 0, 1, 3, 5, 6
 SIM_OVERLOAD_MESSAGE = ("the embedded simulator could not keep its latency model (its lateness p99 {p99} ms is over "
@@ -49,7 +49,7 @@ def simulator_gate(simulator: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def sessions_missing_from(out: Path, sessions: list[dict[str, Any]],
                           records: list[dict[str, Any]] | None = None,
-                          progress: Progress | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                          progress: StepCallback | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Turn records and session rows measured from the traces of sessions that reported nothing.
 
     A user killed mid-session (Locust's stop without a stop timeout, a worker killed) never
@@ -157,32 +157,31 @@ def verdict(summary: dict[str, Any]) -> tuple[bool, int, list[str]]:
     return True, EXIT_OK, why
 
 
-class StepPrinter:
-    """Progress of an assembly: one plain line per step on stderr, `LABEL: step (elapsed s)`."""
+def assembly_progress(label: str, quiet: bool = False) -> Any:
+    """The printer of an assembly's steps (`LABEL: step (elapsed s)`, in place on a terminal, plain
+    lines in a CI log): the report's own (`harness.report.progress.Progress`), which `build_report`
+    continues on the same line."""
+    from harness.report.progress import Progress as Printer
 
-    def __init__(self, label: str, stream: Any = None) -> None:
-        self.label, self.stream, self.started = label, stream, time.monotonic()
-
-    def __call__(self, message: str) -> None:
-        print(f"{self.label}: {message} ({time.monotonic() - self.started:.1f} s)", file=self.stream or sys.stderr,
-              flush=True)
+    return Printer(label, quiet=quiet)
 
 
 def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_limit_ms: float,
                  build_html: bool = True, simulator: dict[str, Any] | None = None,
-                 progress: Progress | None = None) -> dict[str, Any]:
+                 progress: Any = None) -> dict[str, Any]:
     """`simulator`: for a run against the embedded simulator, {"settings": SimConfig.describe(),
     "lateness": its lateness summary, "lateness_limit_ms": the gate's limit}. `progress` is told
-    each step (and every few seconds while traces are measured)."""
+    each step (and every few seconds while traces are measured): an `assembly_progress` printer."""
     from harness.metrics import merged_conformance, summarize
     from harness.report import build_report, write_turn_tables
 
-    step = progress or (lambda _message: None)
+    printer = progress if progress is not None else assembly_progress("assembly", quiet=True)
+    step = printer.step
     out.mkdir(parents=True, exist_ok=True)
     step("assembling: reading records")
     records = merged_records(out)
     sessions = merged_sessions(out)
-    missing_records, missing_sessions = sessions_missing_from(out, sessions, records, progress)
+    missing_records, missing_sessions = sessions_missing_from(out, sessions, records, step)
     records += missing_records
     sessions += missing_sessions
     step(f"assembling: {len(records)} turn records of {len(sessions)} sessions ({len(missing_sessions)} measured "
@@ -198,7 +197,7 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
                            "errors": sorted({s["error"] for s in sessions if s.get("error")})[:5]}
     summary["pacing"] = pacing_of(sessions, pacing_limit_ms)
     summary["conformance"] = merged_conformance(s.get("conformance") for s in sessions)
-    results = evaluate(load_slos(slo_items), summary)
+    results = evaluate(load_slos(slo_items), summary, records)
     pacing = summary["pacing"]
     results.append({"expr": f"pacing:p99<={pacing_limit_ms:g}", "metric": "send_lateness_ms", "stat": "p99",
                     "op": "<=", "threshold": pacing_limit_ms, "value": pacing["p99_ms"], "passed": pacing["passed"]})
@@ -215,7 +214,7 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
         summary["passed"], summary["exit_code"] = False, EXIT_SIM_OVERLOADED
         summary["why"].insert(0, str(sim_gate["message"]))
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    write_junit(out / "junit.xml", str(run.get("run_id")), results)
+    write_junit(out / "junit.xml", str(run.get("run_id")), results, run=run)
     from harness.replay.bundle import write_incident_bundles
 
     step(f"assembling: incident bundles ({summary['incidents']['total']} incidents)")
@@ -229,8 +228,9 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     if build_html:
         step("assembling: report.html")
-        build_report(out)
-    step("assembled")
+        build_report(out, progress=printer)
+    else:
+        printer.done("assembled")
     return summary
 
 

@@ -32,6 +32,21 @@ os.environ.setdefault("HARNESS_SIM_LATENESS_LIMIT_MS", "1000")
 if TYPE_CHECKING:
     from harness.sim import SimConfig
 
+# Modules whose tests compare real time against a known truth (latency, lateness, RTT, pacing).
+# CI runs the suite on two workers (`-n 2 --dist loadgroup`, pytest-xdist); these share one worker,
+# so no two of them run at once and each sees at most one other test beside it.
+TIMING_MODULES = frozenset({
+    "test_truth_latency.py", "test_latency_truth.py", "test_overload_gate.py", "test_probes_e2e.py",
+    "test_rtt.py", "test_rtt_netem.py", "test_rtt_relay.py", "test_pacer.py", "test_processes.py",
+    "test_harness_run.py", "test_target_behaviours.py", "test_playout_e2e.py",
+})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in TIMING_MODULES:
+            item.add_marker(pytest.mark.xdist_group("timing"))
+
 
 @pytest.fixture
 def sim_factory() -> Iterator[Callable[..., Any]]:

@@ -57,12 +57,14 @@ RULES: dict[str, Unit] = {
     "corpus": _unit("manifests and annotation, over audio and the format types", "audio", "protocol"),
     "metrics": _unit("pure functions of traces, replayed through protocol's connection model (DESIGN)",
                      "trace", "protocol"),
+    "runtime": _unit("process-wide settings (the garbage collector's policy) of the caller's and the "
+                     "simulator's processes: imports nothing else from the package"),
     "client": _unit("the session driver; feeds metrics' incremental turn matcher live (DESIGN)",
-                    "protocol", "audio", "corpus", "trace", "metrics"),
+                    "protocol", "audio", "corpus", "trace", "metrics", "runtime"),
     "scenarios": _unit("what a caller does, as flows over the driver", "protocol", "audio", "corpus", "trace",
                        "client", "metrics"),
     "sim": _unit("the simulator reuses protocol and audio, and reads corpora to recognise the caller",
-                 "protocol", "audio", "corpus"),
+                 "protocol", "audio", "corpus", "runtime"),
     "report": _unit("tables, figures and HTML from a run's files: the trace and turn-record types; never "
                     "load or replay", "metrics", "trace", "protocol"),
     "replay": _unit("re-drives a bundle with the caller and the simulator; uses report one way, only to draw "

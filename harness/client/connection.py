@@ -21,7 +21,7 @@ import ssl
 import struct
 import threading
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidHandshake, InvalidURI
@@ -152,6 +152,9 @@ class SansIOConnection:
         self._kernel_stamps = False
         self._cutter = FrameCutter()
         self.subprotocol = protocol.subprotocol
+        self._pings: dict[bytes, int] = {}     # ping payload -> its send time (ns)
+        self._ping_seq = 0
+        self.on_pong: Callable[[int, int], None] | None = None   # (ping sent ns, pong arrival ns)
 
     @classmethod
     def open(cls, url: str, headers: Sequence[tuple[str, str]], timeout_s: float,
@@ -244,6 +247,27 @@ class SansIOConnection:
                 raise ConnectionLost("connection is closed", self._protocol.close_code, by="server")
             return self._write(self._frame(payload))
 
+    def send_ping(self) -> int | None:
+        """Send a WebSocket ping (one small control frame, never waiting); its pong's arrival is
+        reported to `on_pong` by the receive loop. Returns the send time, None when closed."""
+        with self._lock:
+            if self._protocol.state is not State.OPEN:
+                return None
+            self._ping_seq += 1
+            payload = self._ping_seq.to_bytes(8, "big")
+            if len(self._pings) > 64:       # pongs that never came: forget the oldest
+                self._pings.pop(next(iter(self._pings)))
+            self._protocol.send_ping(payload)
+            t_ns = time.perf_counter_ns()
+            self._pings[payload] = t_ns
+            self._write(b"".join(w for w in self._protocol.data_to_send() if w))
+            return t_ns
+
+    def _pong(self, frame: object, t_ns: int, pongs: list[tuple[int, int]]) -> None:
+        sent_ns = self._pings.pop(bytes(frame.data), None)  # type: ignore[attr-defined]
+        if sent_ns is not None:
+            pongs.append((sent_ns, t_ns))
+
     @property
     def backlog_bytes(self) -> int:
         return len(self._backlog)
@@ -310,6 +334,7 @@ class SansIOConnection:
             raise self.ended(f"receive failed: {exc}") from None
         protocol = self._protocol
         groups: list[tuple[int, list[str]]] = []
+        pongs: list[tuple[int, int]] = []
         ended = False
         with self._lock:
             for t_ns, data in reads:
@@ -318,7 +343,14 @@ class SansIOConnection:
                 else:
                     protocol.receive_eof()
                     ended = True
-                texts = [text for text in map(self._collect, protocol.events_received()) if text is not None]
+                texts = []
+                for frame in protocol.events_received():
+                    if frame.opcode is Opcode.PONG:  # type: ignore[union-attr]
+                        self._pong(frame, t_ns, pongs)
+                        continue
+                    text = self._collect(frame)
+                    if text is not None:
+                        texts.append(text)
                 if texts:
                     groups.append((t_ns, texts))
             writes = [w for w in protocol.data_to_send() if w]   # pongs, the reply to a close
@@ -327,6 +359,9 @@ class SansIOConnection:
                     self._write(b"".join(writes))
                 except ConnectionLost:
                     pass
+        if pongs and self.on_pong is not None:     # reported outside the lock the pacer's sends take
+            for sent_ns, arrival in pongs:
+                self.on_pong(sent_ns, arrival)
         if groups:
             self._pending.extend(groups[1:])
             return groups[0]

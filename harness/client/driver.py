@@ -123,6 +123,8 @@ class Session:
         self._ended_players: set[str] = set()
         self._flushed_ns = clock.now_ns()
         self._checked_k = 0     # audio chunks sent when the state tables last heard of appends
+        self._rtt_interval_ns = int(spec.rtt_interval_s * 1e9)
+        self._next_ping_ns = 0
         self._append_probe = make_event(Kind.INPUT_AUDIO_APPEND, self.dialect, audio="")
 
     @property
@@ -148,6 +150,8 @@ class Session:
             self._fail("connect_failed", self._scrub(str(exc)))
             return False
         self.rec.mark(Mark.CONNECTED, status=101)
+        if self._rtt_interval_ns and hasattr(self.conn, "on_pong"):
+            self.conn.on_pong = self._record_rtt
         self.receiver = Receiver(self.conn, self.rec, self.fmt, self.inbox, spec.jitter_ms, self.dialect,
                                  on_speech_started=self._speech_started_checks)
         attach = getattr(self.conn, "attach_receiver", None)
@@ -361,6 +365,23 @@ class Session:
             if self.on_turn_end is not None:
                 self.on_turn_end(record)
 
+    def _record_rtt(self, sent_ns: int, arrival_ns: int) -> None:
+        """A pong came (receive loop): one `rtt` mark at its arrival."""
+        self.rec.mark(Mark.RTT, arrival_ns, rtt_ms=(arrival_ns - sent_ns) / 1e6, sent_ns=sent_ns)
+
+    def _ping_if_due(self, now_ns: int) -> None:
+        """A WebSocket ping every `rtt_interval_s` while streaming (the session's own thread, never
+        the pacer: one small control frame)."""
+        if not self._rtt_interval_ns or now_ns < self._next_ping_ns or self.stream is None:
+            return
+        self._next_ping_ns = now_ns + self._rtt_interval_ns
+        send_ping = getattr(self.conn, "send_ping", None)
+        if send_ping is not None:
+            try:
+                send_ping()
+            except ConnectionLost:
+                pass        # the receive loop reports the close
+
     def _notify(self, what: str, turn: int | None, t_ns: int) -> None:
         self.inbox.put(Incoming(t_ns, local=what, turn=turn))
 
@@ -384,6 +405,7 @@ class Session:
             if now - self._flushed_ns > FLUSH_EVERY_NS:
                 self.rec.flush()
                 self._flushed_ns = now
+            self._ping_if_due(now)
             if now >= deadline:
                 return
             wake = min(deadline, now + int(STOP_POLL_S * 1e9), self._next_playout_end_ns())

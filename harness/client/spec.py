@@ -49,6 +49,7 @@ class SessionSpec:
     vad_fallback: str = "manual"
     jitter_ms: float = 0.0
     connect_timeout_s: float = 10.0
+    rtt_interval_s: float = 2.0           # WebSocket ping every N s for network_rtt_ms; 0 = off
     turns: int = 3
     run_id: str = "run"
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -68,6 +69,8 @@ class SessionSpec:
                             f"{parts.scheme!r}); use ws://HOST:PORT/PATH or wss://HOST/PATH")
         if self.auth not in AUTH_SCHEMES:
             raise SpecError(f"auth={self.auth!r} is unknown; use one of {', '.join(AUTH_SCHEMES)}")
+        if not self.rtt_interval_s >= 0:
+            raise SpecError(f"rtt_interval_s={self.rtt_interval_s} must be >= 0 (0 turns the ping off)")
         if self.ws_impl not in WS_IMPLS:
             raise SpecError(f"ws_impl={self.ws_impl!r} is unknown; use one of {', '.join(WS_IMPLS)}")
         if self.rtf <= 0:

@@ -24,11 +24,11 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.load.options import LoadSettings, add_harness_options, check_options, new_run_id
+from harness.load.options import STOP_TIMEOUT_S, LoadSettings, add_harness_options, check_options, new_run_id
 from harness.load.progress import PROGRESS_DIR_ENV, PROGRESS_FOLDER, STATUS_EVERY_S, LiveStatus
 from harness.load.slo import load_slos
 from harness.load.run_info import run_info
-from harness.rundir import StepPrinter, finalize_run, summary_table
+from harness.rundir import assembly_progress, finalize_run, summary_table
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 EXIT_INTERNAL = 4
@@ -121,7 +121,7 @@ def _target(args: argparse.Namespace) -> Iterator[_Embedded]:
 def _locust_command(args: argparse.Namespace, settings: LoadSettings) -> list[str]:
     out = settings.out
     cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
-           "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.run_time, "-s", "10",
+           "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.run_time, "-s", f"{STOP_TIMEOUT_S:g}",
            "--csv", str(out / "stats"), "--html", str(out / "locust.html"), "--loglevel", "WARNING",
            "--target", settings.target, "--dialect", settings.dialect, "--format", settings.fmt,
            "--corpus", settings.corpus, "--scenario", args.scenario, "--scenario-params", args.scenario_params,
@@ -134,6 +134,8 @@ def _locust_command(args: argparse.Namespace, settings: LoadSettings) -> list[st
         cmd += ["--api-key-env", args.api_key_env]
     if args.processes:
         cmd += ["--processes", str(args.processes)]
+    if args.shape:   # checked by check_options; Locust's side builds the LoadTestShape
+        cmd += ["--shape", args.shape]
     return cmd
 
 
@@ -296,7 +298,7 @@ def _run_and_assemble(args: argparse.Namespace, settings: LoadSettings) -> tuple
     info = run_info(settings, args.users, args.spawn_rate, args.run_time, options=vars(args))
     summary = finalize_run(out, info, settings.slos, settings.pacing_limit_ms, build_html=not args.no_report,
                            simulator=embedded.report(args.sim_lateness_limit_ms),
-                           progress=StepPrinter("harness run") if args.progress_every_s > 0 else None)
+                           progress=assembly_progress("harness run", quiet=args.progress_every_s <= 0))
     return code, summary
 
 

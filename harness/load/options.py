@@ -46,6 +46,10 @@ def parse_timespan(text: str) -> int:
     return parts.get("hours", 0) * 3600 + parts.get("minutes", 0) * 60 + parts.get("seconds", 0)
 
 
+# Locust's --stop-timeout for every harness run (`harness run` passes it; plain Locust's users
+# raise a lower one to it): the callers end their sessions themselves within ~0.25 s of the stop,
+# so turns cut by the stop are recorded `stopped`, never killed mid-record.
+STOP_TIMEOUT_S = 10.0
 MAX_CHUNK_MS = 1000.0
 # A chunk must hold a whole number of samples in every format (24 kHz pcm16 and 8 kHz G.711): a
 # multiple of 1000 / gcd(rates) ms, 0.125 ms. (AudioFormat.rate_hz is the source of the rates.)
@@ -120,41 +124,76 @@ def check_options(options: Any) -> None:
     if sim_processes is not None and not 1 <= sim_processes <= 64:
         raise LoadSettingsError(f"--sim-processes {sim_processes}: must be from 1 to 64 (processes serving the "
                                 "embedded simulator), e.g. 2")
+    from harness.load.shapes import parse_shape
+
+    parse_shape(getattr(options, "shape", None))
     processes = getattr(options, "processes", None)
     if processes is not None and processes < 0:
         raise LoadSettingsError(f"--processes {processes}: must be 0 (one process) or more (forked Locust "
                                 "workers), e.g. 2")
 
 
+def _option(group: Any, *names: str, web_ui: bool = True, secret: bool = False, **kwargs: Any) -> None:
+    """One option, marked the way Locust's own `LocustArgumentParser.add_argument` marks it, so
+    Locust's web UI shows it (with its choices and default) and `locust --help` lists it. The group
+    only titles the help; it is Locust's action attributes that put an option in the web UI.
+
+    `choices` go to Locust's parser only (a select in the web UI; its error is one line):
+    `harness run`'s argparse would print its usage first, so there LoadSettings names a bad value."""
+    if not getattr(group, "for_locust", False):
+        kwargs.pop("choices", None)
+    action = group.add_argument(*names, **kwargs)
+    action.include_in_web_ui, action.is_secret = web_ui, secret
+    action.is_required, action.is_multiple = False, False
+
+
 def add_harness_options(parser: Any) -> None:
     group = parser.add_argument_group("realtime harness")
-    group.add_argument("--target", default=os.environ.get("HARNESS_TARGET", ""),
-                       help="Realtime WebSocket URL (ws:// or wss://); env HARNESS_TARGET")
-    group.add_argument("--dialect", default="ga", help="ga or beta")
-    group.add_argument("--format", dest="audio_format", default="pcm16", help="pcm16, g711_ulaw or g711_alaw")
-    group.add_argument("--corpus", default="corpora/default", help="corpus directory (manifest.json)")
-    group.add_argument("--scenario", default="plain:1", help="weighted mix, e.g. plain:3,barge_in:1")
-    group.add_argument("--scenario-params", default="{}",
-                       help='JSON per scenario, e.g. \'{"barge_in": {"barge_offset_ms": 400}}\'')
-    group.add_argument("--turns", type=int, default=3, help="turns per session")
-    group.add_argument("--chunk-ms", type=float, default=20.0, help="audio per append, ms")
-    group.add_argument("--rtf", type=float, default=1.0, help="real-time factor of the upload (1 = real time)")
-    group.add_argument("--turn-timeout", type=float, default=15.0, help="seconds a turn may wait for its answer")
-    group.add_argument("--lateness-limit-ms", type=float, default=20.0,
-                       help="a turn with an append later than this is invalid_pacing")
-    group.add_argument("--pacing-limit-ms", type=float, default=5.0, help="pacing gate: p99 send lateness limit")
-    group.add_argument("--vad-fallback", default="manual", choices=("manual", "none"),
-                       help="a target that never commits (no server VAD): manual = commit and ask for the "
-                            "response after the silence window + 1.5 s, so cancel/barge-in/tools are still "
-                            "measured (a no_server_vad_commit finding); none = wait for the timeout")
-    group.add_argument("--slo", action="append", default=None,
-                       help="SLO expression (metric:p95<1200, incident_rate:any<0.05) or a TOML file; repeatable")
-    group.add_argument("--out", default="", help="run directory (default reports/<RUN_ID>)")
-    group.add_argument("--run-id", default="", help="run id (default: UTC time + random)")
-    group.add_argument("--auth", default="bearer", help="bearer (OpenAI, Entra), api-key (Azure key) or none")
-    group.add_argument("--api-key-env", default="",
-                       help="environment variable holding the API key (default OPENAI_API_KEY; required to be set "
-                            "when given, and for any target off this machine unless --auth none)")
+    group.for_locust = hasattr(parser, "args_included_in_web_ui")   # Locust's LocustArgumentParser
+    # In the web UI, Locust's own host field is the target (environment.host), so no second field.
+    _option(group, "--target", default=os.environ.get("HARNESS_TARGET", ""), web_ui=False,
+            help="Realtime WebSocket URL (ws:// or wss://; the web UI's host field); env HARNESS_TARGET")
+    _option(group, "--dialect", default="ga", choices=tuple(d.value for d in Dialect), help="ga or beta")
+    _option(group, "--format", dest="audio_format", default="pcm16", choices=tuple(f.value for f in AudioFormat),
+            help="pcm16, g711_ulaw or g711_alaw")
+    _option(group, "--corpus", default="corpora/default", help="corpus directory (manifest.json)")
+    _option(group, "--scenario", default="plain:1", help="weighted mix, e.g. plain:3,barge_in:1")
+    _option(group, "--scenario-params", default="{}",
+            help='JSON per scenario, e.g. \'{"barge_in": {"barge_offset_ms": 400}}\'')
+    _option(group, "--turns", type=int, default=3, help="turns per session")
+    _option(group, "--chunk-ms", type=float, default=20.0, help="audio per append, ms")
+    _option(group, "--rtf", type=float, default=1.0, help="real-time factor of the upload (1 = real time)")
+    _option(group, "--turn-timeout", type=float, default=15.0, help="seconds a turn may wait for its answer")
+    _option(group, "--lateness-limit-ms", type=float, default=20.0,
+            help="a turn with an append later than this is invalid_pacing")
+    _option(group, "--pacing-limit-ms", type=float, default=5.0, help="pacing gate: p99 send lateness limit")
+    _option(group, "--vad-fallback", default="manual", choices=("manual", "none"),
+            help="a target that never commits (no server VAD): manual = commit and ask for the "
+                 "response after the silence window + 1.5 s, so cancel/barge-in/tools are still "
+                 "measured (a no_server_vad_commit finding); none = wait for the timeout")
+    _option(group, "--slo", action="append", default=None,
+            help="SLO expression (metric:p95<1200, incident_rate:any<0.05) or a TOML file; repeatable "
+                 "(in the web UI: several separated by ;)")
+    _option(group, "--shape", default="",
+            help="load shape instead of -u/-r: step:users=N,step=N,every=10s[,rate=R] or "
+                 "ramp:users=N,over=60s[,from=N] (then holds until -t)")
+    _option(group, "--out", default="", help="run directory (default reports/<RUN_ID>)")
+    _option(group, "--run-id", default="", help="run id (default: UTC time + random)")
+    _option(group, "--auth", default="bearer", choices=AUTH_SCHEMES,
+            help="bearer (OpenAI, Entra), api-key (Azure key) or none")
+    _option(group, "--api-key-env", default="",
+            help="environment variable holding the API key (default OPENAI_API_KEY; required to be set "
+                 "when given, and for any target off this machine unless --auth none); the key itself is "
+                 "never an option")
+
+
+def slo_list(given: Any) -> list[str]:
+    """`--slo` as a list: repeated on the command line, or one text (`a; b`) from Locust's web UI form."""
+    if not given:
+        return []
+    if isinstance(given, str):
+        return [part.strip() for part in given.split(";") if part.strip()]
+    return [str(part) for part in given]
 
 
 def new_run_id() -> str:
@@ -270,7 +309,7 @@ class LoadSettings:
                    chunk_ms=options.chunk_ms, rtf=options.rtf, turn_timeout_s=options.turn_timeout,
                    vad_fallback=getattr(options, "vad_fallback", "manual"),
                    lateness_limit_ms=options.lateness_limit_ms, pacing_limit_ms=options.pacing_limit_ms,
-                   slos=list(options.slo or []), out=out, run_id=run_id, auth=options.auth,
+                   slos=slo_list(options.slo), out=out, run_id=run_id, auth=options.auth,
                    api_key_env=api_key_env)
 
 

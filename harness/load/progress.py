@@ -20,6 +20,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 
+from harness.metrics import quantiles
+
 PROGRESS_DIR_ENV = "HARNESS_PROGRESS_DIR"   # set by harness run for its Locust child
 PROGRESS_FOLDER = "progress"                # in the run directory
 STATUS_EVERY_S = 1.0
@@ -54,14 +56,8 @@ def read_statuses(folder: Path) -> list[dict[str, Any]]:
 
 
 def percentile(values: list[float], q: float) -> float | None:
-    """numpy's linear percentile (the one summary.json uses), without numpy; None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100.0
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    """numpy's linear percentile (the one summary.json uses); None when empty."""
+    return quantiles.linear(sorted(values), q) if values else None
 
 
 def merged(statuses: list[dict[str, Any]], now_s: float) -> dict[str, Any]:

@@ -1,173 +1,41 @@
-"""The Locust side: one `RealtimeUser` per simulated caller, and the run's event hooks.
+"""The Locust side: one `RealtimeUser` per simulated caller (the run's hooks: harness.load.lifecycle).
 
-Nothing is opened at import time (`--processes` forks after importing the locustfile): the
-settings, corpus and pre-encoded audio are prepared in `init`/`test_start`, in each process.
 A user runs whole sessions in a loop (`harness.scenarios.run_scenario`). Each turn's record is
 produced by the session's turn meter the moment the turn ends; that record is what Locust's
-request events show (one per headline metric per turn, never per audio chunk), and when the
-session ends its records and its send-lateness summary go to the record sink (a per-worker file,
-and batches shipped to the master). Nothing re-reads a trace while the run goes on: a session
-that ended without its records (Locust killed the user mid-session) is measured from its trace
-when the run is assembled. The master (or the single local process) writes the run directory in
-`quitting` and sets the process exit code.
+request events show (one per headline metric per turn, never per audio chunk) and what the web
+UI's Realtime tab counts, and when the session ends its records and its send-lateness summary go
+to the record sink (a per-worker file, and batches shipped to the master). Nothing re-reads a
+trace while the run goes on: a session that ended without its records (Locust killed the user
+mid-session) is measured from its trace when the run is assembled.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
 import time
 from typing import Any
 
-from locust import User, events, task
-from locust.runners import MasterRunner, WorkerRunner
+from locust import User, task
+from locust.runners import WorkerRunner
 
 from harness.client import SessionSpec
-from harness.load.options import LoadSettings, add_harness_options, exit_on_bad_options
-from harness.load.records import SESSIONS_KEY, SHIP_KEY, RecordSink, append_rows
 from harness.load import status   # harness run's progress line: a board of this process's turns
-from harness.load.run_info import run_info
-from harness.rundir import finalize_run, summary_table
-from harness.scenarios import preencode, run_scenario, session_result
-from harness.trace import flush_all, redact_url
+from harness.load.lifecycle import BOARD, HEADLINE_METRICS, RUN, _spec
+from harness.scenarios import run_scenario, session_result
+from harness.trace import redact_url
 
 log = logging.getLogger("harness.load")
 
-# name of the Locust request -> turn-record metric
-HEADLINE_METRICS = (("ttfa", "ttfa_ms"), ("vad_commit", "vad_commit_ms"), ("cancel_ack", "cancel_ack_ms"),
-                    ("barge_in", "barge_in_ms"), ("tool_roundtrip", "tool_roundtrip_ms"))
 CONNECT_FAILURES_TO_ABORT = 3
-SESSION_CLOSE_WAIT_S = 3.0
-REFUSED_BACKOFF_MAX_S = 8.0
+REFUSED_BACKOFF_MAX_S = 8.0   # a user's wait after a refused session doubles up to this
 REPEATED_FAILURES_TO_ABORT = 3
 EXIT_BAD_INPUT, EXIT_INTERNAL = 2, 4
-ABORTED_FILE = "aborted.json"   # written when a Locust process stopped the run itself  # a user's wait after a refused session doubles up to this   # at quit, how long stopping sessions may take to close and record
 
 
 class TurnFailure(Exception):
     """A failed turn or an incident, as Locust shows it in its failures table."""
-
-
-class _Run:
-    """Per-process state, built in `init` (after the fork)."""
-
-    settings: LoadSettings | None = None
-    worker = "local"
-    sink: RecordSink | None = None
-    corpus: Any = None
-    stop = threading.Event()
-    failures_in_a_row = 0
-    successes = 0
-    aborted = ""
-    active = 0      # sessions running in this process
-    last_failure = ""   # the last exception a session raised (type and message)
-    same_failures = 0   # sessions in a row that raised it
-    abort_exit_code: int | None = None
-
-
-RUN = _Run()
-
-
-@events.init_command_line_parser.add_listener
-def _options(parser: Any) -> None:
-    add_harness_options(parser)
-
-
-def _worker_name(runner: Any) -> str:
-    if isinstance(runner, WorkerRunner):
-        return "w" + str(runner.client_id).rsplit("_", 1)[-1][:8]
-    return "local"
-
-
-@events.init.add_listener
-def _init(environment: Any, **_: Any) -> None:
-    if environment.parsed_options is None:
-        return
-    exit_on_bad_options(environment.parsed_options)
-    settings = LoadSettings.from_options(environment.parsed_options)
-    RUN.settings = settings
-    RUN.worker = _worker_name(environment.runner)
-    RUN.sink = RecordSink(settings.out, RUN.worker)
-    if isinstance(environment.runner, MasterRunner):
-        return
-    from harness.corpus import load_corpus
-
-    RUN.corpus = load_corpus(settings.corpus)
-
-
-def _spec(settings: LoadSettings, scenario: str, session_id: str) -> SessionSpec:
-    return SessionSpec(
-        url=settings.target, dialect=settings.dialect, fmt=settings.fmt, scenario=scenario,
-        scenario_params=dict(settings.scenario_params.get(scenario, {})), corpus=RUN.corpus,
-        auth=settings.auth, api_key_env=settings.api_key_env, chunk_ms=settings.chunk_ms, rtf=settings.rtf,
-        turn_timeout_s=settings.turn_timeout_s, lateness_limit_ms=settings.lateness_limit_ms,
-        vad_fallback=settings.vad_fallback,
-        turns=settings.turns, run_id=settings.run_id, session_id=session_id, worker=RUN.worker,
-        trace_dir=settings.out / "traces",
-    )
-
-
-@events.test_start.add_listener
-def _test_start(environment: Any, **_: Any) -> None:
-    RUN.stop.clear()
-    settings = RUN.settings
-    if settings is None or isinstance(environment.runner, MasterRunner):
-        return
-    for scenario in settings.mix:  # encode every clip now, not while other callers stream
-        preencode(_spec(settings, scenario, "preencode"))
-    status.start(environment, RUN.worker)   # progress: the once-a-second status file (harness run only)
-
-
-@events.test_stopping.add_listener
-def _test_stopping(**_: Any) -> None:
-    RUN.stop.set()  # sessions end within ~0.25 s, their traces closed with reason "stopped"
-
-
-@events.report_to_master.add_listener
-def _ship(data: dict[str, Any], **_: Any) -> None:
-    if RUN.sink is not None:
-        data[SHIP_KEY], data[SESSIONS_KEY] = RUN.sink.take_batch()
-
-
-@events.worker_report.add_listener
-def _receive(client_id: str, data: dict[str, Any], **_: Any) -> None:
-    settings = RUN.settings
-    if settings is None:
-        return
-    master = f"master-{RUN.worker}"
-    append_rows(settings.out / "records" / f"{master}.jsonl", data.get(SHIP_KEY) or [])
-    append_rows(settings.out / "sessions" / f"{master}.jsonl", data.get(SESSIONS_KEY) or [])
-
-
-@events.quitting.add_listener
-def _quitting(environment: Any, **_: Any) -> None:
-    RUN.stop.set()
-    deadline = time.monotonic() + SESSION_CLOSE_WAIT_S
-    while RUN.active > 0 and time.monotonic() < deadline:   # let stopped sessions write their footers
-        time.sleep(0.05)
-    flush_all()
-    settings = RUN.settings
-    if settings is None or isinstance(environment.runner, WorkerRunner):
-        return
-    import os
-
-    if RUN.aborted:   # for `harness run`, which assembles the run itself: why this process stopped it
-        settings.out.mkdir(parents=True, exist_ok=True)
-        (settings.out / ABORTED_FILE).write_text(json.dumps({"message": RUN.aborted,
-                                                             "exit_code": RUN.abort_exit_code}), encoding="utf-8")
-    if os.environ.get("HARNESS_FINALIZE", "1") == "0":
-        return  # `harness run` assembles the run directory itself
-    options = environment.parsed_options
-    summary = finalize_run(settings.out, run_info(settings, getattr(options, "num_users", None),
-                                                   getattr(options, "spawn_rate", None), getattr(options, "run_time", None)),
-                           settings.slos, settings.pacing_limit_ms)
-    print(summary_table(summary), flush=True)
-    print(f"harness: run directory {settings.out}", flush=True)
-    if RUN.aborted:
-        print(f"harness: {RUN.aborted}", flush=True)
-    environment.process_exit_code = RUN.abort_exit_code or summary["exit_code"]
 
 
 class RealtimeUser(User):
@@ -238,15 +106,21 @@ class RealtimeUser(User):
                    "connect_failed": result.connect_failed, "error": result.error, "lateness": result.lateness,
                    "conformance": result.conformance}
         assert RUN.sink is not None
-        RUN.sink.add(records, session, ship=isinstance(self.environment.runner, WorkerRunner))
+        on_worker = isinstance(self.environment.runner, WorkerRunner)
+        RUN.sink.add(records, session, ship=on_worker)
         status.BOARD.note_session(result.lateness)   # progress: the pacing gate's buckets
+        if not on_worker:
+            BOARD.add_session(session)
         self._watch_target(result.connect_failed, result)
 
     def _live(self, record: dict[str, Any], users: int | None) -> None:
-        """A turn just ended: its record (the one the run directory keeps) goes to Locust's stats."""
+        """A turn just ended: its record (the one the run directory keeps) goes to Locust's stats
+        and (not on a worker: its master's board gets the shipped records) the Realtime tab."""
         record["users"] = users
         status.BOARD.note_turn(record)   # progress: counts and the rolling window, O(1)
         self._fire(record)
+        if not isinstance(self.environment.runner, WorkerRunner):
+            BOARD.add_turn(record)
 
     def _fire(self, record: dict[str, Any]) -> None:
         fire = self.environment.events.request.fire

@@ -32,7 +32,14 @@ VAD_VERDICTS: tuple[str, ...] = tuple(v.value for v in VadVerdict)
 LATENCY_COLUMNS: tuple[str, ...] = (
     "ttfa_ms", "ttfa_from_commit_ms", "ttfa_audible_ms", "vad_stop_ms", "vad_commit_ms", "vad_end_error_ms",
     "response_done_ms", "cancel_ack_ms", "cancel_leak_ms", "barge_in_ms", "truncate_ack_ms",
-    "tool_args_ms", "tool_roundtrip_ms", "underrun_count", "underrun_ms")
+    "tool_args_ms", "tool_roundtrip_ms", "underrun_count", "underrun_ms", "heard_ms", "discarded_ms",
+    "endpointing_cost_ms", "network_rtt_ms")
+
+# What the probe scenarios (endpointing, pause_ladder, backchannel, noise_ladder) set per turn
+# (from the `probe` field of the turn's `turn_end` mark), and the connection's round trip.
+PROBE_COLUMNS: tuple[str, ...] = (
+    "turn_detection", "endpointing_cost_ms", "pause_ms", "pause_split", "backchannel_offset_ms",
+    "backchannel_cancelled", "snr_db", "network_rtt_ms")
 
 IDENTITY_COLUMNS: tuple[str, ...] = (
     "run_id", "session_id", "worker", "turn", "scenario", "utterance", "format", "dialect", "target",
@@ -43,6 +50,6 @@ COLUMNS: tuple[str, ...] = (
     "ttfa_ms", "ttfa_from_commit_ms", "ttfa_audible_ms", "vad_stop_ms", "vad_commit_ms", "vad_end_error_ms",
     "vad_verdict", "response_done_ms", "cancel_ack_ms", "cancel_leak_ms", "barge_in_ms", "truncate_ack_ms",
     "tool_args_ms", "tool_roundtrip_ms", "underrun_count", "underrun_ms", "audio_ms", "leading_silence_ms",
-    "transcript",
+    "transcript", "heard_ms", "discarded_ms", *PROBE_COLUMNS,
     "send_lateness_p50_ms", "send_lateness_p99_ms", "send_lateness_max_ms",
     "incident", "incident_evidence", "violations", "expected_interruption")

@@ -1,7 +1,8 @@
 """Summaries of turn records: exact percentiles, counts, groups, incident rates, conformance.
 
 Percentiles are numpy's default (linear) over the finite values of a metric, never Locust's
-bucketed ones. Every turn (timed out and failed included) stays in the turn counts and in the
+bucketed ones; each metric's `ci` holds the seeded bootstrap interval of every percentile, or
+None below its minimum count (`harness.metrics.uncertainty`). Every turn (timed out and failed included) stays in the turn counts and in the
 denominators of incident and status rates; a metric's `timeouts` counts the timed-out turns of
 the scenarios that measure it.
 """
@@ -10,17 +11,20 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from harness.metrics.incidents import CAUSES
 from harness.metrics.record import STATUSES, VAD_VERDICTS
+from harness.metrics.uncertainty import describe, percentile_intervals
 
 METRICS = ("ttfa_ms", "ttfa_from_commit_ms", "ttfa_audible_ms", "vad_stop_ms", "vad_commit_ms", "vad_end_error_ms",
            "response_done_ms", "cancel_ack_ms", "cancel_leak_ms", "barge_in_ms", "truncate_ack_ms",
            "tool_args_ms", "tool_roundtrip_ms", "underrun_count", "underrun_ms", "audio_ms", "leading_silence_ms",
-           "send_lateness_p99_ms")
+           "send_lateness_p99_ms", "heard_ms", "discarded_ms", "endpointing_cost_ms", "network_rtt_ms")
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 18
 GROUP_BY = ("scenario", "format", "dialect", "utterance")
 PERCENTILES = (50, 90, 95, 99)
 
@@ -31,7 +35,7 @@ def _finite(values: Iterable[Any]) -> np.ndarray:
 
 
 def metric_stats(values: Iterable[Any]) -> dict[str, Any]:
-    array = _finite(values)
+    array = values[np.isfinite(values)] if isinstance(values, np.ndarray) else _finite(values)
     if array.size == 0:
         return {"count": 0, "p50": None, "p90": None, "p95": None, "p99": None, "max": None}
     points = np.percentile(array, PERCENTILES)
@@ -42,7 +46,9 @@ def metric_stats(values: Iterable[Any]) -> dict[str, Any]:
 def _metrics_block(records: list[dict[str, Any]]) -> dict[str, Any]:
     block: dict[str, Any] = {}
     for metric in METRICS:
-        stats = metric_stats(r.get(metric) for r in records)
+        values = _finite(r.get(metric) for r in records)
+        stats = metric_stats(values)
+        stats["ci"] = percentile_intervals(values, PERCENTILES)
         measuring = {r.get("scenario") for r in records if r.get(metric) is not None}
         stats["timeouts"] = sum(1 for r in records if r.get("status") == "timeout" and r.get(metric) is None
                                 and (r.get("scenario") in measuring or metric in ("ttfa_ms", "response_done_ms")))
@@ -70,7 +76,7 @@ def vad_block(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The `turns`, `metrics`, `by`, `vad` and `incidents` parts of summary.json."""
+    """The `turns`, `metrics`, `by`, `vad`, `incidents` and `uncertainty` parts of summary.json."""
     status_counts = Counter(r.get("status") for r in records)
     turns = {"total": len(records), **{s: status_counts.get(s, 0) for s in STATUSES}}
     by: dict[str, Any] = {}
@@ -80,7 +86,60 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
             groups.setdefault(str(r.get(key)), []).append(r)
         by[key] = {name: _metrics_block(rows) for name, rows in sorted(groups.items())}
     return {"turns": turns, "metrics": _metrics_block(records), "by": by, "vad": vad_block(records),
-            "incidents": incident_block(records)}
+            "incidents": incident_block(records), "probes": probe_block(records),
+            "uncertainty": describe()}
+
+
+def mean_interval_95(values: list[float]) -> list[float] | None:
+    """A seeded percentile-bootstrap 95 % interval of the mean: a local stand-in for the run-wide
+    uncertainty module (harness.metrics.uncertainty) until it exists; None below 2 values."""
+    if len(values) < 2:
+        return None
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    sample = np.asarray(values, dtype="float64")
+    means = rng.choice(sample, size=(BOOTSTRAP_RESAMPLES, sample.size), replace=True).mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return [float(low), float(high)]
+
+
+def _cost_stats(values: list[float]) -> dict[str, Any]:
+    return {"count": len(values), "mean": float(np.mean(values)) if values else None,
+            "p50": float(np.percentile(values, 50)) if values else None, "ci95_mean": mean_interval_95(values)}
+
+
+def _share_by(records: list[dict[str, Any]], level: str, hit: Callable[[dict[str, Any]], bool],
+              name: str) -> dict[str, Any]:
+    """Per value of `level` (a pause length, an offset, an SNR): turns, hits and their share."""
+    table: dict[str, dict[str, Any]] = {}
+    for value in sorted({float(r[level]) for r in records if r.get(level) is not None}):
+        rows = [r for r in records if r.get(level) is not None and float(r[level]) == value
+                and r.get("status") == "ok"]
+        hits = sum(1 for r in rows if hit(r))
+        table[f"{value:g}"] = {"turns": len(rows), name: hits, "rate": hits / len(rows) if rows else None}
+    return table
+
+
+def probe_block(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """summary.json `probes`: endpointing cost overall and per utterance, the pause ladder's split
+    share per pause, the backchannels' cancel share per offset (with a finding per cancel), the
+    noise ladder's false barge-in rate per SNR; empty parts when no such turns ran."""
+    costs = [r for r in records if r.get("endpointing_cost_ms") is not None]
+    by_utterance: dict[str, list[float]] = {}
+    for r in costs:
+        by_utterance.setdefault(str(r.get("utterance")), []).append(float(r["endpointing_cost_ms"]))
+    findings = [{"session_id": r.get("session_id"), "turn": r.get("turn"), "utterance": r.get("utterance"),
+                 "backchannel_offset_ms": r.get("backchannel_offset_ms"), "response_id": r.get("response_id")}
+                for r in records if r.get("backchannel_cancelled")]
+    return {
+        "endpointing": {"overall": _cost_stats([float(r["endpointing_cost_ms"]) for r in costs]),
+                        "by_utterance": {u: _cost_stats(v) for u, v in sorted(by_utterance.items())}},
+        "pause_ladder": _share_by(records, "pause_ms", lambda r: bool(r.get("pause_split")), "split"),
+        "backchannel": {"by_offset_ms": _share_by(records, "backchannel_offset_ms",
+                                                  lambda r: bool(r.get("backchannel_cancelled")), "cancelled"),
+                        "findings": findings},
+        "noise_ladder": _share_by(records, "snr_db", lambda r: r.get("incident") == "false_barge_in",
+                                  "false_barge_in"),
+    }
 
 
 def conformance(violations: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:

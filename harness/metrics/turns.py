@@ -29,6 +29,7 @@ from typing import Any, Callable
 from harness.metrics.incidents import classify_turn
 from harness.metrics import quantiles
 from harness.metrics.matcher import TurnMatcher, TurnState
+from harness.metrics.probes import heard_discarded, probe_columns
 from harness.metrics.record import LATENCY_COLUMNS, Status, VadVerdict
 from harness.metrics.session_index import NS_PER_MS, SessionIndex
 from harness.protocol.responses import ResponseFacts
@@ -160,6 +161,8 @@ class TurnMeter:
         row.update(self._vad_accuracy(stopped, committed, first_commit, true_end_input_ms, end_ns, manual))
         row.update(self._interruptions(state, answer))
         row.update(self._playout(responses))
+        row.update(heard_discarded(ix, responses))
+        row.update(probe_columns(ix, state, answer, row["ttfa_ms"], self.records))
         row.update(self._lateness(turn))
         next_ns = state.next_start_ns
         row["violations"] = sum(1 for t in ix.violation_times if t >= state.start_ns and (next_ns is None or t < next_ns))

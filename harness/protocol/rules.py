@@ -18,7 +18,8 @@ from typing import Any, TypeAlias
 
 from harness.protocol.catalogue import CLIENT, SERVER, Kind
 from harness.protocol.events import Event
-from harness.protocol.formats import Dialect
+from harness.protocol.formats import AudioFormat, Dialect, parse_audio_format
+from harness.protocol.refusals import refusal
 
 # rule name -> one-line description (names are stable: they become report rows)
 RULES: dict[str, str] = {
@@ -35,7 +36,7 @@ RULES: dict[str, str] = {
     "delta_after_done": "an audio/transcript/text delta after that content's .done event",
     "output_item_done_twice": "a second response.output_item.done for the same item",
     "speech_stopped_without_started": "speech_stopped for an item whose speech_started never came",
-    "commit_without_audio": "input_audio_buffer.commit with no audio appended since the last commit or clear",
+    "commit_without_audio": "input_audio_buffer.commit with under 100 ms of audio appended since the last commit or clear",
     "cancel_without_active_response": "response.cancel sent while no response was active (a benign race)",
     "response_create_while_active": "response.create sent while a response was still active",
     "truncate_unknown_item": "conversation.item.truncate for an item this connection never saw",
@@ -98,11 +99,36 @@ class ConnectionRules:
         self.responses: dict[WireId, _Response] = {}
         self.items: set[WireId] = set()
         self.speech_open: set[WireId] = set()
-        self.appended_since_commit = False
+        self.input_format = AudioFormat.PCM16   # the service's default until a session says otherwise
+        self.input_ms = 0.0                     # appended since the last commit or clear
 
     @property
     def active_response_ids(self) -> list[WireId]:
         return [rid for rid, r in self.responses.items() if not r.done and r.in_conversation]
+
+    # -- the view refusals.refusal() reads (the same rules the simulator enforces) ---------------
+    @property
+    def active_response_id(self) -> str | None:
+        active = self.active_response_ids
+        return str(active[0]) if active else None
+
+    @property
+    def cancellable_ids(self) -> set[str]:
+        return {str(rid) for rid, r in self.responses.items() if not r.done and rid is not None}
+
+    @property
+    def item_ids(self) -> set[str]:
+        return {item for item in self.items if item is not None}
+
+    def _session(self, session: Any) -> None:
+        if not isinstance(session, dict):
+            return
+        audio = session.get("audio")
+        given = ((audio.get("input") or {}).get("format") if isinstance(audio, dict)
+                 else session.get("input_audio_format"))
+        fmt = parse_audio_format(given)
+        if fmt is not None:
+            self.input_format = fmt
 
     def observe(self, event: Event, sent: bool) -> list[Violation]:
         """Check one event (`sent` by this side or received) and update the state."""
@@ -136,11 +162,14 @@ class ConnectionRules:
         kind = event.kind
         if kind is Kind.SESSION_CREATED:
             self.session_created = True
+            self._session(event.get("session"))
             return
         if not self.session_created:
             out.append(("event_before_session_created", f"{event.type} before session.created"))
             self.session_created = True  # report once
-        if kind is Kind.SPEECH_STARTED:
+        if kind is Kind.SESSION_UPDATED:
+            self._session(event.get("session"))
+        elif kind is Kind.SPEECH_STARTED:
             self.speech_open.add(event.get("item_id"))
         elif kind is Kind.SPEECH_STOPPED:
             item_id = event.get("item_id")
@@ -148,7 +177,7 @@ class ConnectionRules:
                 out.append(("speech_stopped_without_started", f"speech_stopped for {item_id!r}"))
             self.speech_open.discard(item_id)
         elif kind in (Kind.COMMITTED, Kind.CLEARED):
-            self.appended_since_commit = False
+            self.input_ms = 0.0
             if kind is Kind.COMMITTED:
                 self.items.add(event.get("item_id"))
         elif kind in (Kind.ITEM_ADDED, Kind.ITEM_DONE, Kind.ITEM_RETRIEVED):
@@ -217,24 +246,16 @@ class ConnectionRules:
         if not self._generic(event, out):
             return
         kind = event.kind
+        refused = refusal(kind, event.fields, self)
+        if refused is not None:
+            out.append((refused.rule, refused.message))
         if kind is Kind.INPUT_AUDIO_APPEND:
-            self.appended_since_commit = True
-        elif kind is Kind.INPUT_AUDIO_CLEAR:
-            self.appended_since_commit = False
-        elif kind is Kind.INPUT_AUDIO_COMMIT:
-            if not self.appended_since_commit:
-                out.append(("commit_without_audio", "commit with no audio appended since the last commit"))
-            self.appended_since_commit = False
-        elif kind is Kind.RESPONSE_CANCEL:
-            if not self.active_response_ids:
-                out.append(("cancel_without_active_response", "response.cancel with no active response"))
-        elif kind is Kind.RESPONSE_CREATE:
-            conversation = (event.get("response") or {}).get("conversation")
-            if conversation != "none" and self.active_response_ids:
-                out.append(("response_create_while_active",
-                            f"response.create while {self.active_response_ids[0]} was active"))
-        elif kind is Kind.ITEM_TRUNCATE:
-            if event.get("item_id") not in self.items:
-                out.append(("truncate_unknown_item", f"truncate of unknown item {event.get('item_id')!r}"))
+            audio = event.get("audio")
+            if isinstance(audio, str):
+                self.input_ms += self.input_format.duration_ms(len(audio) * 3 // 4 - audio[-2:].count("="))
+        elif kind in (Kind.INPUT_AUDIO_CLEAR, Kind.INPUT_AUDIO_COMMIT):
+            self.input_ms = 0.0
+        elif kind is Kind.SESSION_UPDATE:
+            self._session(event.get("session"))
         elif kind is Kind.ITEM_CREATE:
             self.items.add((event.get("item") or {}).get("id"))

@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from harness.report.compare import DEFAULT_MAX_REGRESSION_PCT, compare_runs, console_table
+from harness.report.progress import Progress
 from harness.report.stats import STAT_NAMES
 from harness.report.turn_table import METRIC_COLUMNS
 
@@ -32,8 +33,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.run_b) / "compare.html"
     regressed, deltas = compare_runs(args.run_a, args.run_b, out, metric=args.metric, stat=args.stat,
                                      max_regression_ms=args.max_regression_ms,
-                                     max_regression_pct=args.max_regression_pct)
+                                     max_regression_pct=args.max_regression_pct, progress=Progress("compare"))
     print(console_table(deltas))
+    for warning in deltas.attrs.get("warnings") or []:
+        print(f"WARNING: {warning}")
     print(deltas.attrs["verdict"])
     print(f"compare: {out}")
     return EXIT_REGRESSED if regressed else 0

@@ -1,4 +1,5 @@
-"""HTML assembly: an escaped, self-contained page with plotly's JavaScript inlined once.
+"""HTML assembly: an escaped page with plotly's JavaScript once: inlined, or (in a run directory)
+one plotly.min.js shared by the report and every timeline, referenced relatively.
 
 Everything that reaches the page as text goes through `esc` (transcripts, error messages, URLs,
 cause names: all of it may come from the target), and figures are embedded with
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+import os
 from pathlib import Path
 from typing import Any, Iterable, Literal, Sequence
 
@@ -19,7 +21,20 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 PLOTLY_JS_FILE = "plotly.min.js"
-PlotlyJsMode = Literal["inline", "directory"]
+PlotlyJsMode = Literal["inline", "directory", "auto"]
+RUN_DIR_MARKERS = ("summary.json", "run.json", "turns.parquet")
+
+
+def run_dir_of(path: Path, levels: int = 3) -> Path | None:
+    """The run directory `path` lies in (itself or up to `levels` folders up), if any."""
+    folder = Path(path).resolve().parent
+    for _ in range(levels):
+        if any((folder / marker).is_file() for marker in RUN_DIR_MARKERS):
+            return folder
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    return None
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
@@ -39,6 +54,14 @@ th{background:#eef1f5}td.num{text-align:right;font-variant-numeric:tabular-nums;
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:10px}.grid>div{min-width:0}
 .scroll{max-height:520px;overflow:auto}
 nav a{margin-right:12px;font-size:.9rem}
+.ci{color:#7a8291;font-size:.75rem}
+"""
+# Printing (or "save as PDF"): no navigation, no scroll boxes, no figure or table split across pages.
+PRINT_STYLE = """
+@media print{body{background:#fff;font-size:10pt}main{max-width:none;padding:0}nav{display:none}
+.scroll{max-height:none;overflow:visible}.fig,table,.banner{break-inside:avoid;page-break-inside:avoid}
+.grid{display:block}h2{break-after:avoid;page-break-after:avoid}a{color:inherit;text-decoration:underline}
+.banner{border-width:2px}.modebar{display:none!important}}
 """
 
 # A small template: plotly's default one adds ~10 kB of JSON to every figure.
@@ -115,26 +138,35 @@ class Page:
                            config={"displaylogo": False, "responsive": True})
         return f'<div class="fig">{body}</div>'
 
-    def render(self, plotlyjs: PlotlyJsMode = "inline") -> str:
+    def render(self, plotlyjs: PlotlyJsMode = "inline", js_src: str = PLOTLY_JS_FILE) -> str:
         if self.figure_count == 0:
             script = ""
         elif plotlyjs == "inline":
             script = f'<script type="text/javascript">{get_plotlyjs()}</script>'
         else:
-            script = f'<script src="{PLOTLY_JS_FILE}"></script>'
+            script = f'<script src="{esc(js_src)}"></script>'
         return (
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{esc(self.title)}</title><style>{STYLE}</style>{script}</head>"
+            f"<title>{esc(self.title)}</title><style>{STYLE}{PRINT_STYLE}</style>{script}</head>"
             f"<body><main>{''.join(self.parts)}</main></body></html>\n"
         )
 
-    def write(self, path: Path, plotlyjs: PlotlyJsMode = "inline") -> Path:
-        """Write the page; in "directory" mode plotly.min.js is written once beside it."""
+    def write(self, path: Path, plotlyjs: PlotlyJsMode = "inline", js_dir: Path | None = None) -> Path:
+        """Write the page. "directory": plotly.min.js is written once into `js_dir` (default: beside the
+        page) and referenced relatively; "auto": into the run directory the page lies in (the report,
+        timelines/, incidents/<bundle>/ share one copy), inlined when the page is in none."""
+        path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if plotlyjs == "auto":
+            js_dir = run_dir_of(path)
+            plotlyjs = "directory" if js_dir is not None else "inline"
+        js_src = PLOTLY_JS_FILE
         if plotlyjs == "directory" and self.figure_count:
-            js_path = path.parent / PLOTLY_JS_FILE
+            folder = Path(js_dir) if js_dir is not None else path.parent
+            js_path = folder / PLOTLY_JS_FILE
             if not js_path.is_file():
                 js_path.write_text(get_plotlyjs(), encoding="utf-8")
-        path.write_text(self.render(plotlyjs), encoding="utf-8")
+            js_src = Path(os.path.relpath(js_path.resolve(), path.parent.resolve())).as_posix()
+        path.write_text(self.render(plotlyjs, js_src), encoding="utf-8")
         return path

@@ -1,10 +1,11 @@
 """`build_report(run_dir)`: RUN_DIR/report.html from the run directory's files alone.
 
-Reads the turn table, summary.json, run.json, traces and incident bundles (never live Locust
-state), writes one self-contained page, and one timeline page per incident (up to a cap) under
-RUN_DIR/timelines/, which share a single plotly.min.js so that a run with hundreds of incidents
-does not carry hundreds of copies of it. A timeline a bundle already has (written by
-`harness replay`) is linked instead of rebuilt.
+Reads the turn table, summary.json, run.json, Locust's stats history, traces and incident
+bundles (never live Locust state), writes the page and one timeline page per incident and per
+slowest turn (up to a cap) under RUN_DIR/timelines/. The page, the timelines and the bundles'
+timelines share one RUN_DIR/plotly.min.js (a page written outside the run directory inlines it),
+so the run directory opens offline with one copy of plotly. A timeline a bundle already has is
+linked instead of rebuilt. A failed run says why at the top.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ import pandas as pd
 from harness.report import figures_latency as lat
 from harness.report import figures_quality as qual
 from harness.report import report_sections as sec
-from harness.report.html_page import Page, esc, table
+from harness.report.figures_probes import probes_section
+from harness.report.html_page import Page, esc, fmt_num, table
+from harness.report.load_history import user_history
+from harness.report.progress import Progress
+from harness.report.report_load import load_section
 from harness.report.run_files import RunFiles
 from harness.report.stats import incident_counts
 from harness.report.timeline import LEGEND, render_session_timeline, timeline_figure
@@ -29,35 +34,52 @@ from harness.trace import TraceFormatError, read_trace
 MAX_INCIDENT_ROWS = 1000
 MAX_TIMELINES = 200
 MAX_VIOLATION_TRACES = 500
+SLOWEST_TURNS = 10
 CDF_METRICS = (("ttfa_ms", "Time to first audio"), ("vad_commit_ms", "VAD commit latency"),
                ("cancel_ack_ms", "Cancel acknowledgement"), ("barge_in_ms", "Barge-in: interruption to stop"),
                ("truncate_ack_ms", "Truncate acknowledgement"), ("tool_roundtrip_ms", "Tool round trip"))
-SECTIONS = (("verdicts", "Verdicts"), ("latency", "Latency"), ("load", "Under load"), ("vad", "VAD accuracy"),
-            ("playout", "Playout"), ("pacing", "Pacing"), ("incidents", "Incidents"), ("conformance", "Conformance"))
+SECTIONS = (("verdicts", "Verdicts"), ("latency", "Latency"), ("load", "Under load"), ("concurrency", "Concurrency"),
+            ("vad", "VAD accuracy"), ("playout", "Playout"), ("pacing", "Pacing"), ("slowest", "Slowest turns"),
+            ("incidents", "Incidents"), ("conformance", "Conformance"), ("settings", "Settings"))
 
 
-def build_report(run_dir: str | Path, out_html: str | Path | None = None, max_timelines: int = MAX_TIMELINES) -> Path:
-    """Write the run's report (default RUN_DIR/report.html) and its incident timelines; returns the page."""
+def build_report(run_dir: str | Path, out_html: str | Path | None = None, max_timelines: int = MAX_TIMELINES,
+                 progress: Progress | None = None) -> Path:
+    """Write the run's report (default RUN_DIR/report.html) and its timelines; returns the page."""
     run_dir = Path(run_dir)
+    progress = progress or Progress("report")
     turns = read_turns(run_dir)
+    progress.step(f"read {len(turns)} turns ...")
     files = RunFiles.load(run_dir)
     out_path = Path(out_html) if out_html is not None else run_dir / "report.html"
     page = Page(f"report {files.run.get('run_id') or run_dir.name}")
     page.add(f"<h1>Realtime voice load test: {esc(files.run.get('run_id') or run_dir.name)}</h1>")
+    page.add(sec.failure_html(files.summary, turns))
     page.add("<nav>" + "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in SECTIONS) + "</nav>")
     page.add(sec.header_html(files, _versions_from_a_trace(files), turns))
     page.heading("Verdicts", "verdicts")
     page.add(sec.pacing_banner_html(files.summary))
     page.add(sec.verdict_html(files.summary))
     page.add(sec.status_html(turns))
+    progress.step(f"building figures of {len(turns)} turns ...")
     _latency(page, turns)
-    _load(page, turns)
+    history = user_history(run_dir, turns)
+    load_section(page, turns, history, files.summary)
     _quality(page, turns, files)
-    _incidents(page, turns, files, out_path.parent, max_timelines)
+    probes_section(page, turns, files.summary)
+    budget = [max_timelines]
+    progress.step("timelines of the slowest turns ...")
+    _slowest(page, turns, files, out_path.parent, budget)
+    progress.step("incidents ...")
+    _incidents(page, turns, files, out_path.parent, budget)
     _conformance(page, turns, files)
+    page.heading("Settings of the run (run.json)", "settings")
+    page.add(sec.settings_html(files.run))
     page.add(f'<p class="muted">Built {time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())} from '
              f"{esc(run_dir)}; every number is computed from turns.parquet (exact percentiles over the turn records).</p>")
-    return page.write(out_path)
+    written = page.write(out_path, plotlyjs="auto")
+    progress.done(f"{written} ({max_timelines - budget[0]} timelines built)")
+    return written
 
 
 def _versions_from_a_trace(files: RunFiles) -> dict[str, Any] | None:
@@ -77,16 +99,6 @@ def _latency(page: Page, turns: pd.DataFrame) -> None:
     page.add("<h3>Time to first audio by scenario and format</h3>")
     page.add(sec.breakdown_html(turns, "ttfa_ms"))
     figures = [lat.cdf_figure(turns, metric, f"CDF: {title}") for metric, title in CDF_METRICS]
-    page.add('<div class="grid">' + "".join(page.figure_html(f) for f in figures if f is not None) + "</div>")
-
-
-def _load(page: Page, turns: pd.DataFrame) -> None:
-    page.heading("Latency under load", "load")
-    for metric in ("ttfa_ms", "vad_commit_ms"):
-        over_time = lat.over_time_figure(turns, metric)
-        if over_time is not None:
-            page.figure(over_time)
-    figures = [lat.against_users_figure(turns, m) for m in ("ttfa_ms", "vad_commit_ms")]
     page.add('<div class="grid">' + "".join(page.figure_html(f) for f in figures if f is not None) + "</div>")
 
 
@@ -128,7 +140,7 @@ def _timeline_link(files: RunFiles, row: Any, out_dir: Path, budget: list[int]) 
         budget[0] -= 1
         target = files.run_dir / "timelines" / f"{name}.html"
         try:
-            render_session_timeline(trace, target, turn=None if pd.isna(row.turn) else int(row.turn), plotlyjs="directory")
+            render_session_timeline(trace, target, turn=None if pd.isna(row.turn) else int(row.turn))
         except TraceFormatError as exc:
             return f'<span class="muted">{esc(exc)}</span>'
     href = Path(target).resolve().relative_to(out_dir.resolve()) if _is_under(target, out_dir) else Path(target).resolve()
@@ -156,12 +168,28 @@ def _evidence_text(evidence: Any) -> Any:
     return "; ".join(f"{k}: {round(v, 1) if isinstance(v, float) else v}" for k, v in fields.items())
 
 
-def _incidents(page: Page, turns: pd.DataFrame, files: RunFiles, out_dir: Path, max_timelines: int) -> None:
+def _slowest(page: Page, turns: pd.DataFrame, files: RunFiles, out_dir: Path, budget: list[int]) -> None:
+    """The SLOWEST_TURNS turns with the longest time to first audio, each linked to its timeline."""
+    page.heading("Slowest turns (time to first audio)", "slowest")
+    slowest = turns[turns["ttfa_ms"].notna()].sort_values("ttfa_ms", ascending=False).head(SLOWEST_TURNS)
+    if slowest.empty:
+        page.add('<p class="muted">No turn measured a time to first audio.</p>')
+        return
+    rows = [(row.session_id, row.turn, row.scenario, row.format, fmt_num(row.ttfa_ms), row.status, row.incident,
+             row.transcript, _timeline_link(files, row, out_dir, budget)) for row in slowest.itertuples(index=False)]
+    page.add(table(["session", "turn", "scenario", "format", "ttfa (ms)", "status", "incident", "transcript", "timeline"],
+                   rows, raw_html_columns=(8,)))
+
+
+def _incidents(page: Page, turns: pd.DataFrame, files: RunFiles, out_dir: Path, budget: list[int]) -> None:
     page.heading("Incidents", "incidents")
     counts = incident_counts(turns)
     if counts.empty:
         if not (turns["status"] == "ok").any():    # nothing played out at all: nothing to be green about
             page.add('<div class="banner warn">No incidents, and no turn was ok: nothing was heard to judge.</div>')
+        elif files.summary is None or not files.summary.get("passed"):   # never green on a failed run
+            page.add(f'<div class="banner warn">No incidents among the {int((turns["status"] == "ok").sum())} ok '
+                     "turns, but the run did not pass: see the top of the page.</div>")
         else:
             page.add('<div class="banner good">No incidents: every response played out as the caller should hear it.'
                      '</div>')
@@ -170,7 +198,6 @@ def _incidents(page: Page, turns: pd.DataFrame, files: RunFiles, out_dir: Path, 
     page.add(table(["cause", "count", "rate (of all turns)"], rows, numeric=[False, True, False]))
     page.figure(qual.counts_bar_figure(dict(zip(counts.index, counts["count"])), "Incidents by cause", "incidents", "#d62728"))
     incidents = turns[turns["incident"].notna()]
-    budget = [max_timelines]
     table_rows = []
     for row in incidents.head(MAX_INCIDENT_ROWS).itertuples(index=False):
         table_rows.append((row.session_id, row.turn, row.scenario, row.format, row.incident, row.response_status,

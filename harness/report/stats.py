@@ -16,6 +16,8 @@ from harness.metrics import metric_stats as summary_metric_stats
 from harness.report.turn_table import METRIC_COLUMNS
 
 STAT_NAMES = ("p50", "p90", "p95", "p99", "max")
+MIN_TURNS_PER_BIN = 20   # a time bin's percentiles come from at least this many turns
+MAX_TIME_BINS = 60
 EXPECTED_IN_EVERY_TURN = ("ttfa_ms", "response_done_ms")
 
 
@@ -75,29 +77,72 @@ def incident_counts(turns: pd.DataFrame) -> pd.DataFrame:
 
 
 def cdf_points(values: Any, max_points: int = 400) -> tuple[np.ndarray, np.ndarray]:
-    """(x, fraction <= x) for an empirical CDF, on at most `max_points` quantiles."""
+    """Corners of the empirical CDF, (x, fraction of values <= x), to be drawn as steps ("hv").
+
+    Every point is exact: y is the share of all values at or below x. A big sample keeps at most
+    `max_points` corners, evenly spaced in rank, the smallest and largest values included.
+    """
     array = np.sort(np.asarray(values, dtype="float64"))
     array = array[np.isfinite(array)]
+    if array.size == 0:
+        return array, array
     if array.size <= max_points:
-        return array, np.arange(1, array.size + 1) / max(array.size, 1)
-    fractions = np.linspace(0.0, 1.0, max_points)
-    return np.quantile(array, fractions), fractions
+        x = np.unique(array)
+    else:
+        x = np.unique(array[np.unique(np.round(np.linspace(0, array.size - 1, max_points)).astype(np.int64))])
+    return x, np.searchsorted(array, x, side="right") / array.size
 
 
-def time_bins(t_s: pd.Series, values: pd.Series, bins: int = 120) -> pd.DataFrame:
-    """p50/p95 and count of `values` per time bin (bin centres in seconds since the first turn)."""
-    frame = pd.DataFrame({"t": t_s.astype("float64"), "v": values.astype("float64")}).dropna()
+def adaptive_bins(t_s: Any, min_count: int = MIN_TURNS_PER_BIN, max_bins: int = MAX_TIME_BINS) -> np.ndarray:
+    """Bin edges over the times `t_s` such that every bin holds at least `min_count` of them.
+
+    As many bins as the turns allow (n // min_count, at most `max_bins`), each holding the same
+    number of turns give or take one (edges at rank quantiles, so a busy minute gets narrow bins
+    and a quiet one wide bins); fewer than `min_count` turns make one bin. Edges ascend from the
+    first to the last time; a value belongs to [edge i, edge i+1), the last bin is closed.
+    """
+    times = np.sort(np.asarray(t_s, dtype="float64"))
+    times = times[np.isfinite(times)]
+    if times.size == 0:
+        return times
+    count = max(1, min(max_bins, times.size // max(min_count, 1)))
+    ranks = np.linspace(0, times.size, count + 1).round().astype(np.int64)
+    edges = [times[0]]
+    for rank in ranks[1:-1]:
+        edge = times[rank]
+        if edge > edges[-1] and np.searchsorted(times, edge, side="left") - np.searchsorted(times, edges[-1], "left") >= min_count \
+                and times.size - np.searchsorted(times, edge, side="left") >= min_count:
+            edges.append(edge)
+    edges.append(times[-1])
+    return np.asarray(edges, dtype="float64")
+
+
+def bin_index(t_s: Any, edges: np.ndarray) -> np.ndarray:
+    """Which bin of `edges` each time falls in (the last bin closed), -1 outside."""
+    times = np.asarray(t_s, dtype="float64")
+    index = np.searchsorted(edges, times, side="right") - 1
+    index[times == edges[-1]] = len(edges) - 2
+    index[(times < edges[0]) | (times > edges[-1]) | ~np.isfinite(times)] = -1
+    return index
+
+
+def time_bins(t_s: pd.Series, values: pd.Series, min_count: int = MIN_TURNS_PER_BIN,
+              max_bins: int = MAX_TIME_BINS) -> pd.DataFrame:
+    """p50/p95/p99, count, start and end of `values` per adaptive time bin (>= min_count values each)."""
+    frame = pd.DataFrame({"t": pd.to_numeric(t_s, errors="coerce").astype("float64"),
+                          "v": pd.to_numeric(values, errors="coerce").astype("float64")}).dropna()
+    columns = ["t", "start", "end", "p50", "p95", "p99", "count"]
     if frame.empty:
-        return pd.DataFrame(columns=["t", "p50", "p95", "count"])
-    span = max(frame["t"].max() - frame["t"].min(), 1e-9)
-    width = span / bins
-    frame["bin"] = np.floor((frame["t"] - frame["t"].min()) / width).clip(upper=bins - 1)
+        return pd.DataFrame(columns=columns)
+    edges = adaptive_bins(frame["t"], min_count, max_bins)
+    frame["bin"] = bin_index(frame["t"].to_numpy(), edges)
     grouped = frame.groupby("bin")["v"]
-    out = pd.DataFrame({
-        "p50": grouped.quantile(0.5), "p95": grouped.quantile(0.95), "count": grouped.size(),
-    })
-    out["t"] = frame["t"].min() + (out.index.to_numpy() + 0.5) * width
-    return out.reset_index(drop=True)
+    out = pd.DataFrame({"p50": grouped.quantile(0.5), "p95": grouped.quantile(0.95), "p99": grouped.quantile(0.99),
+                        "count": grouped.size()})
+    index = out.index.to_numpy()
+    out["start"], out["end"] = edges[index], edges[index + 1]
+    out["t"] = (out["start"] + out["end"]) / 2
+    return out.reset_index(drop=True)[columns]
 
 
 def sample_rows(frame: pd.DataFrame, max_rows: int, seed: int = 0) -> pd.DataFrame:

@@ -73,7 +73,7 @@ def synthetic_records(n_turns: int, seed: int = 0, ttfa_shift_ms: float = 0.0, u
         "send_lateness_p50_ms": rng.gamma(2, 0.15, n),
         "send_lateness_p99_ms": rng.gamma(2, 0.9, n), "send_lateness_max_ms": rng.gamma(2, 1.6, n),
     }
-    latency_only_when_ok = [c for c in METRIC_COLUMNS if not c.startswith("send_lateness")]
+    latency_only_when_ok = [c for c in METRIC_COLUMNS if not c.startswith("send_lateness") and c in columns]
     for name in latency_only_when_ok:
         columns[name] = np.where(ok, columns[name], np.nan)
     violations = ((rng.random(n) < 0.01) | (cause == "disconnected")).astype(int)
@@ -108,7 +108,7 @@ def synthetic_summary(records: list[dict[str, Any]], run: dict[str, Any], pacing
                       slos: tuple[tuple[str, str, str, float], ...] = (("ttfa_ms", "p95", "<", 1200.0),)) -> dict[str, Any]:
     """A summary.json of the shape in contracts section 10, computed from the records."""
     frame = turns_frame(records)
-    metrics = {m: {**metric_stats(frame[m]), "timeouts": 0} for m in METRIC_COLUMNS}
+    metrics = {m: {**metric_stats(frame[m] if m in frame else []), "timeouts": 0} for m in METRIC_COLUMNS}
     slo_rows = []
     for metric, stat, op, threshold in slos:
         value = metrics[metric][stat]
@@ -128,10 +128,23 @@ def synthetic_summary(records: list[dict[str, Any]], run: dict[str, Any], pacing
     }
 
 
+def write_locust_history(run_dir: Path, users_max: int, duration_s: float = 600.0, t0_wall_s: float = 1.8e9) -> Path:
+    """stats_stats_history.csv as Locust writes it (one Aggregated row a second), with the user ramp of
+    `synthetic_records`: 0 at the start, users_max after a third of the run."""
+    path = run_dir / "stats_stats_history.csv"
+    lines = ["Timestamp,User Count,Type,Name,Requests/s,Failures/s,Total Request Count,Total Failure Count"]
+    for second in range(int(duration_s) + 1):
+        users = int(min(users_max, np.ceil(second / (duration_s / 3) * users_max)))
+        lines.append(f"{int(t0_wall_s) + second},{users},,Aggregated,{users / 10:.6f},0.000000,{second * 3},0")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def make_synthetic_run(run_dir: str | Path, n_turns: int = 2000, seed: int = 0, ttfa_shift_ms: float = 0.0,
                        incident_traces: int = 5, hostile: bool = False, pacing_passed: bool = True,
-                       users_max: int = 50) -> Path:
-    """Write a complete run directory (turn tables, summary.json, run.json, traces, bundles); returns it."""
+                       users_max: int = 50, locust_history: bool = True) -> Path:
+    """Write a complete run directory (turn tables, summary.json, run.json, Locust's stats history,
+    traces, bundles); returns it."""
     run_dir = Path(run_dir)
     records = synthetic_records(n_turns, seed=seed, ttfa_shift_ms=ttfa_shift_ms, hostile=hostile, users_max=users_max)
     run = {"run_id": run_dir.name, "target": "wss://gateway.example/v1/realtime?model=gpt-realtime&api-key=REDACTED",
@@ -139,6 +152,8 @@ def make_synthetic_run(run_dir: str | Path, n_turns: int = 2000, seed: int = 0, 
            "client_cancel": 1, "function_call": 1}, "format": "pcm16,g711_ulaw", "dialect": "ga",
            "corpus": "corpora/default", "started_wall_s": 1.8e9, "versions": VERSIONS}
     write_turn_tables(run_dir, records)
+    if locust_history:
+        write_locust_history(run_dir, users_max)
     (run_dir / "run.json").write_text(json.dumps(run, indent=2))
     summary = synthetic_summary(records, run, pacing_passed=pacing_passed)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))

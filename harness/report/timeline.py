@@ -229,8 +229,9 @@ def timeline_figure(trace: Trace, turn: int | None = None, title: str | None = N
 
 
 def render_session_timeline(trace_path: str | Path, out_html: str | Path, turn: int | None = None,
-                            plotlyjs: PlotlyJsMode = "inline") -> Path:
-    """Write a standalone timeline page for one session trace (zoomed on `turn` when given)."""
+                            plotlyjs: PlotlyJsMode = "auto") -> Path:
+    """Write a timeline page for one session trace (zoomed on `turn` when given); inside a run directory
+    it shares the run's plotly.min.js (`plotlyjs="auto"`), elsewhere it carries its own."""
     trace = read_trace(trace_path)
     header = trace.header
     page = Page(f"timeline {header.get('session_id')}")

@@ -31,11 +31,13 @@ METRIC_COLUMNS = LATENCY_COLUMNS + PLAYOUT_COLUMNS + PACING_COLUMNS
 TEXT_COLUMNS = (
     "run_id", "session_id", "worker", "scenario", "utterance", "format", "dialect", "target",
     "status", "response_id", "response_status", "response_reason", "vad_verdict", "transcript",
-    "incident", "incident_evidence",
+    "incident", "incident_evidence", "turn_detection",
 )
+PROBE_NUMBER_COLUMNS = ("pause_ms", "backchannel_offset_ms", "snr_db")
+FLAG_COLUMNS = ("expected_interruption", "pause_split", "backchannel_cancelled")
 TURN_COLUMNS = COLUMNS
-assert set(METRIC_COLUMNS) | set(TEXT_COLUMNS) | {"turn", "t_start_ns", "t_wall_s", "users", "violations",
-                                                   "expected_interruption"} == set(COLUMNS)
+assert set(METRIC_COLUMNS) | set(TEXT_COLUMNS) | set(PROBE_NUMBER_COLUMNS) | set(FLAG_COLUMNS) | {
+    "turn", "t_start_ns", "t_wall_s", "users", "violations"} == set(COLUMNS)
 
 
 def _text_cell(value: Any) -> Any:
@@ -68,14 +70,15 @@ def normalize_turns(frame: pd.DataFrame) -> pd.DataFrame:
         if frame[column].dtype == object:  # mixed Python values: dicts, None, NaN, numbers
             frame[column] = frame[column].map(_text_cell)
         frame[column] = frame[column].astype("string")
-    for column in METRIC_COLUMNS + ("t_wall_s",):
+    for column in METRIC_COLUMNS + PROBE_NUMBER_COLUMNS + ("t_wall_s",):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     for column in ("turn", "users", "violations", "t_start_ns"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
-    flags = frame["expected_interruption"]
-    if not pd.api.types.is_bool_dtype(flags):  # text from CSV, None mixed in, numbers
-        flags = flags.map(_flag_cell)
-    frame["expected_interruption"] = flags.astype("boolean")
+    for column in FLAG_COLUMNS:
+        flags = frame[column]
+        if not pd.api.types.is_bool_dtype(flags):  # text from CSV, None mixed in, numbers
+            flags = flags.map(_flag_cell)
+        frame[column] = flags.astype("boolean")
     extra = [c for c in frame.columns if c not in TURN_COLUMNS]
     return frame[list(TURN_COLUMNS) + extra].reset_index(drop=True)
 

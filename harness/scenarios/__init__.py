@@ -38,6 +38,10 @@ config it needs). Scenario params (`SessionSpec.scenario_params`), all optional:
 | function_call | tool_delay_ms (100), tools_corpus ("tools"), utterances (tool requests), tool_choice ("auto") |
 | noisy_playback | noise ("babble"), noise_dbfs (-30), react (true), think_ms (0) |
 | silence | duration_ms (3000) per turn, listen_ms (1000), noise (none: digital silence), noise_dbfs (-45) |
+| pause_ladder | pauses ("200/400/800/1200" ms between two utterances' speech), pause_noise (none: digital silence), pause_noise_dbfs (-50), think_ms (0) |
+| backchannel | offsets ("300/800" ms into the answer's playout), backchannels ("mmhmm/yeah/okay"), backchannel_corpus ("backchannel"), listen_ms (1500), think_ms (0) |
+| noise_ladder | snrs ("30/20/10/0" dB under the turn's speech level), ladder_noise ("pink"), think_ms (0) |
+| endpointing | think_ms (0); each utterance twice: server VAD, then turn detection off and a commit at the true speech end (2 turns per utterance) |
 
 Common params: vad_threshold, prefix_padding_ms, silence_duration_ms, interrupt_response,
 create_response (server VAD settings; otherwise the dialect's defaults from
@@ -47,7 +51,7 @@ create_response (server VAD settings; otherwise the dialect's defaults from
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence, TypeVar
 
 from harness.client.clips import noise_clip, silence_turn_clip, utterance_clip
@@ -57,6 +61,8 @@ from harness.client.spec import SessionResult, SessionSpec, SpecError
 from harness.protocol import AudioFormat, Dialect
 from harness.scenarios.base import VAD_PARAMS, corpus_of, pick_utterances, session_config
 from harness.scenarios.conversation import run_manual, run_plain, run_silence
+from harness.scenarios import backchannel, noise_ladder, pause_ladder
+from harness.scenarios.endpointing import run_endpointing
 from harness.scenarios.interruptions import run_barge_in, run_client_cancel, run_noisy_playback
 from harness.scenarios.tools import TOOLS, run_function_call
 
@@ -71,6 +77,7 @@ class Setup:
     params: dict[str, Any]
     clips: list[Clip]
     noise: Clip | None = None
+    extra: dict[str, Any] = field(default_factory=dict)   # what a probe scenario prepared per turn
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,8 @@ class Scenario:
     speech: bool = True        # turns speak corpus utterances (else silence/noise turns)
     min_turns: int = 1
     corpus_param: str | None = None   # a param naming the corpus instead of spec.corpus
+    # a probe's own clips, built from the turns' utterances before the session connects
+    prepare_clips: Callable[[Setup, list[Any]], None] | None = None
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -99,6 +108,13 @@ SCENARIOS: dict[str, Scenario] = {
                  {"noise": "babble", "noise_dbfs": -30.0, "react": True, "think_ms": 0}),
         Scenario("silence", run_silence,
                  {"duration_ms": 3000, "listen_ms": 1000, "noise": None, "noise_dbfs": -45.0}, speech=False),
+        Scenario("endpointing", run_endpointing, {"think_ms": 0}),
+        Scenario("pause_ladder", pause_ladder.run_pause_ladder, pause_ladder.DEFAULTS,
+                 prepare_clips=pause_ladder.prepare_pause_ladder),
+        Scenario("backchannel", backchannel.run_backchannel, backchannel.DEFAULTS,
+                 prepare_clips=backchannel.prepare_backchannel),
+        Scenario("noise_ladder", noise_ladder.run_noise_ladder, noise_ladder.DEFAULTS,
+                 prepare_clips=noise_ladder.prepare_noise_ladder),
     )
 }
 
@@ -132,6 +148,7 @@ def prepare(spec: SessionSpec) -> tuple[Scenario, Setup, str]:
     if params.get("noise"):
         noise_utt = corpus_of(spec.noise_corpus).get(str(params["noise"]))
         noise = noise_clip(noise_utt, fmt, spec.chunk_ms, dialect, float(params["noise_dbfs"]))
+    utterances: list[Any] = []
     if scenario.speech:
         source = params[scenario.corpus_param] if scenario.corpus_param else spec.corpus
         corpus = corpus_of(source)
@@ -146,7 +163,10 @@ def prepare(spec: SessionSpec) -> tuple[Scenario, Setup, str]:
             filler = _looped(noise, n_chunks)
         clips = [filler] * turns
         corpus_name = "noise" if noise is not None else "silence"
-    return scenario, Setup(spec=spec, params=params, clips=clips, noise=noise), corpus_name
+    setup = Setup(spec=spec, params=params, clips=clips, noise=noise)
+    if scenario.prepare_clips is not None:
+        scenario.prepare_clips(setup, utterances)
+    return scenario, setup, corpus_name
 
 
 def preencode(spec: SessionSpec) -> int:

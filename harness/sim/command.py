@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
-import gc
 import logging
 import signal
 import sys
 from typing import Any
 
+from harness.runtime import defer_full_collections
 from harness.sim.config import FunctionCallRule, SimConfig, SimConfigError
 from harness.sim.faults import FAULT_KINDS
 from harness.sim.latency import STAGES, parse_latency_flag
@@ -97,9 +97,9 @@ async def _serve(cfg: SimConfig, host: str, port: int) -> None:
         if exc.errno == errno.EADDRINUSE:
             raise SimConfigError(f"{host}:{port} is already in use; pass --port 0 (any free port) or another port") from None
         raise SimConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); check --host and --port") from None
-    # Everything loaded so far (modules, corpora, answer audio) lives as long as the process; freezing
-    # it keeps full collections from scanning it, which otherwise stalls every session for ~30 ms.
-    gc.freeze()
+    # Everything loaded so far (modules, corpora, answer audio) lives as long as the process: frozen,
+    # and no full collection stalls every session (harness.runtime).
+    defer_full_collections()
     print(f"harness sim: listening on {url}", flush=True)
     try:
         await stop.wait()

@@ -133,11 +133,8 @@ class Conversation:
         return item
 
     def truncate(self, item_id: str, content_index: Any, audio_end_ms: Any) -> Item:
-        """Cut an assistant audio item at `audio_end_ms`; errors as the service reports them."""
-        item = self._by_id.get(item_id)
-        if item is None:
-            raise ProtocolValueError("item_truncate_invalid_item_id", "item_id",
-                                     error_message("item_truncate_invalid_item_id", item_id=item_id))
+        """Cut an assistant audio item at `audio_end_ms`; value errors as the service reports them."""
+        item = self._by_id[item_id]   # an unknown item was refused by the connection rules (session.py)
         if not item.is_assistant_audio:
             raise ProtocolValueError(
                 "invalid_value", "item_id", f"Error truncating item: only assistant messages with audio can be truncated ('{item_id}')."

@@ -25,6 +25,7 @@ from harness.protocol import (
     error_message,
     make_event,
 )
+from harness.protocol.refusals import refusal
 from harness.protocol.server_errors import INVALID_REQUEST
 from harness.sim.answers import ToolCall, spoken_answer, tool_arguments, wants_tool
 from harness.sim.conversation import Conversation, Item, render
@@ -209,6 +210,7 @@ class Session:
 
     def _item_truncate(self, fields: dict[str, Any], t_ns: int, eid: str | None) -> None:
         item_id = _id_param(fields, "item_id")
+        self.refuse_if_the_rules_say(K.ITEM_TRUNCATE, fields)
         item = self.conversation.truncate(item_id, fields.get("content_index"), fields.get("audio_end_ms"))
         self.put(K.ITEM_TRUNCATED, item_id=item.id, content_index=0, audio_end_ms=fields["audio_end_ms"])
 
@@ -223,19 +225,44 @@ class Session:
 
     def _response_create(self, fields: dict[str, Any], t_ns: int, eid: str | None) -> None:
         settings = parse_response_overrides(self, fields.get("response"))
-        if settings.in_conversation and self.active is not None:
-            raise ProtocolValueError("conversation_already_has_active_response", None, error_message(
-                "conversation_already_has_active_response", response_id=self.active.id))
+        self.refuse_if_the_rules_say(K.RESPONSE_CREATE, fields)
         self.start_response(settings, t_ns, "response.create")
 
     def _response_cancel(self, fields: dict[str, Any], t_ns: int, eid: str | None) -> None:
         wanted = _id_param(fields, "response_id", required=False)
+        self.refuse_if_the_rules_say(K.RESPONSE_CANCEL, fields)
         run = self.out_of_band.get(wanted) if wanted else self.active
-        if run is None and wanted and self.active is not None and self.active.id == wanted:
+        if run is None or (wanted and run.id != wanted):
             run = self.active
-        if run is None or run.finished:
-            raise ProtocolValueError("response_cancel_not_active", None, error_message("response_cancel_not_active"))
+        assert run is not None   # the rules refused a cancel with nothing running
         self.cancel_response(run, "client_cancelled", t_ns)
+
+    # ---- the connection rules the service enforces (harness.protocol.refusals), on this state
+    def refuse_if_the_rules_say(self, kind: Kind, fields: dict[str, Any]) -> None:
+        refused = refusal(kind, fields, self.rule_view)
+        if refused is not None:
+            raise ProtocolValueError(refused.code, refused.param, refused.message)
+
+    @property
+    def input_ms(self) -> float:
+        return self.turns.buffer_ms
+
+    @property
+    def active_response_id(self) -> str | None:
+        return self.active.id if self.active is not None and not self.active.finished else None
+
+    @property
+    def cancellable_ids(self) -> set[str]:
+        return {run.id for run in [self.active, *self.out_of_band.values()] if run is not None and not run.finished}
+
+    @property
+    def item_ids(self) -> Conversation:
+        return self.conversation
+
+    @property
+    def rule_view(self) -> "Session":
+        """This session as refusals.ConnectionView (input_ms, active_response_id, cancellable_ids, item_ids)."""
+        return self
 
     def _output_clear(self, fields: dict[str, Any], t_ns: int, eid: str | None) -> None:
         # WebRTC/SIP only on the real service; over WebSocket there is no server-side playout buffer

@@ -14,7 +14,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from harness.protocol import Dialect, Kind, ProtocolValueError
-from harness.protocol import error_message
 from harness.sim.conversation import Item
 from harness.sim.outbox import Outgoing
 from harness.sim.vad import SEMANTIC_SILENCE_MS, FrameVad, VadEvent, make_vad
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
 K = Kind
 MAX_APPEND_BYTES = 15 * 1024 * 1024  # the service's documented limit per append
 BUFFER_KEEP_BYTES = 16 * 1024 * 1024  # audio kept per turn for recognition; beyond it only the length counts
-MIN_COMMIT_MS = 100.0
 
 
 class InputTurns:
@@ -93,9 +91,7 @@ class InputTurns:
             self._check_idle(t_ns)
 
     def manual_commit(self, t_ns: int, eid: str | None) -> None:
-        if self.buffer_ms < MIN_COMMIT_MS:
-            raise ProtocolValueError("input_audio_buffer_commit_empty", None,
-                                     error_message("input_audio_buffer_commit_empty", ms=self.buffer_ms))
+        self.s.refuse_if_the_rules_say(Kind.INPUT_AUDIO_COMMIT, {})
         item_id = self.pending_item_id or self.s.ids.item()
         if self.vad is not None:
             self.vad.reset()

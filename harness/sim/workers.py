@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import gc
 import multiprocessing
 import os
 import select
@@ -24,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from harness.runtime import defer_full_collections
 from harness.sim.config import SimConfig, SimConfigError
 from harness.sim.server_trace import ServerTrace, worker_trace_path
 
@@ -117,7 +117,7 @@ def serve_processes(cfg: SimConfig, host: str, port: int, loop_factory: Any) -> 
     shown_host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
     url = f"ws://{shown_host}:{bound[1]}/v1/realtime"
     read_fd, write_fd = os.pipe()
-    gc.freeze()
+    defer_full_collections()
     sys.stdout.flush()
     sys.stderr.flush()
     pids: list[int] = []

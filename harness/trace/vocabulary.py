@@ -50,6 +50,7 @@ class Mark(StrEnum):
     STOPPED = "stopped"
     ERROR = "error"
     CLOSE = "close"
+    RTT = "rtt"
 
 
 class Reason(StrEnum):

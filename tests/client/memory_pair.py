@@ -52,6 +52,7 @@ class Delays:
     answer: str = "tone"         # "tone", "silent" (all zero samples) or "none" (transcript only)
     send_format: AudioFormat | None = None   # send answers in this format whatever was declared
     server_vad: bool = True      # False: a target without server VAD (never commits by itself)
+    min_speech_ms: int = 20      # the VAD's continuous speech before speech_started (the simulator's setting)
 
 
 class VirtualClock:
@@ -206,7 +207,7 @@ class ScriptedServer:
             if td:
                 self.vad = make_vad("energy", 24000, float(td.get("threshold", 0.5)),
                                     int(td.get("prefix_padding_ms", 300)), int(td.get("silence_duration_ms", 500)),
-                                    20, self.input_ms)
+                                    self.delays.min_speech_ms, self.input_ms)
             self._send(0.0, Kind.SESSION_UPDATED, session={**self._session(), **session})   # the update, applied
         elif kind is Kind.INPUT_AUDIO_APPEND:
             self._append(base64.b64decode(event.get("audio") or ""))

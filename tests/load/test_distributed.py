@@ -6,6 +6,7 @@ master, the records the master received over Locust's worker reports alone must 
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -37,14 +38,32 @@ def _locust(*args: str) -> list[str]:
     return [sys.executable, "-m", "locust", "-f", "locustfile.py", *args]
 
 
-def test_plain_locust_against_a_separately_started_simulator_writes_the_run_directory(
+def _statuses(run_dir: Path) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for record in records(run_dir):
+        found[record["status"]] = found.get(record["status"], 0) + 1
+    return found
+
+
+def test_plain_locust_with_a_step_shape_writes_the_run_directory_with_harness_exit_codes_and_no_error_turns(
         sim_url: str, tmp_path: Path) -> None:
+    """The README's plain-Locust command: turns cut by the stop are `stopped` (Locust's default stop
+    timeout of 0 kills the users at once), the process exits with the harness's code (1: the SLO
+    failed), and the step shape's user count over time is in users.csv."""
     out = tmp_path / "run"
-    done = subprocess.run(_locust("--headless", "-u", "2", "-r", "2", "-t", "7s", "--target", sim_url,
-                                  "--out", str(out), *FAST), cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    done = subprocess.run(_locust("--headless", "-u", "2", "-r", "2", "-t", "9s", "--target", sim_url,
+                                  "--shape", "step:users=2,step=1,every=3s", "--slo", "ttfa_ms:p50<1",
+                                  "--out", str(out), *FAST, "--turns", "1"), cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "FAIL  ttfa_ms:p50<1" in done.stdout
     assert (out / "report.html").is_file() and (out / "summary.json").is_file()
     assert {(r["session_id"], r["turn"]) for r in records(out)} == turns_in_traces(out)
+    statuses = _statuses(out)
+    assert statuses.get("ok") and "error" not in statuses, statuses
+    with (out / "users.csv").open() as handle:
+        samples = [(float(row["elapsed_s"]), int(row["users"]), row["target_users"]) for row in csv.DictReader(handle)]
+    assert {target for elapsed, _, target in samples if elapsed < 2.5} == {"1"}
+    assert max(users for _, users, _ in samples) == 2 and samples[-1][2] == "2"
 
 
 def test_processes_2_puts_every_turn_record_in_the_run_directory(tmp_path: Path) -> None:
@@ -84,3 +103,5 @@ def test_a_master_with_two_workers_receives_every_turn_record_over_worker_report
             row = json.loads(line)
             shipped.add((row["session_id"], row["turn"]))
     assert traced and shipped == traced
+    statuses = _statuses(out)
+    assert statuses.get("ok") and "error" not in statuses, statuses   # the stop cuts turns as `stopped`

@@ -23,6 +23,11 @@ def test_a_percentile_slo_parses_into_metric_stat_operator_and_threshold() -> No
     ("ttfa_ms:p95 << 3", "not an SLO"),
     ("incident_rate:gremlins<0.1", "unknown incident cause"),
     ("timeout_rate:p95<0.1", "takes no stat"),
+    ("ttfa_ms:p95<1200@abc%", "is not a number from 50"),
+    ("ttfa_ms:p95<1200@100%", "is not a number from 50"),
+    ("ttfa_ms:max<1200@95%", "applies only to a percentile"),
+    ("incident_rate:any<0.1@95%", "applies only to a percentile"),
+    ("ttfa_ms:p95<1200@95", "not an SLO"),
 ])
 def test_bad_slo_expressions_fail_with_one_line_naming_the_expression(expr: str, fragment: str) -> None:
     with pytest.raises(SloError, match=fragment) as info:
@@ -52,6 +57,27 @@ def test_slos_are_evaluated_on_the_exact_values_of_the_records() -> None:
                                   "incident_rate:any<0.01", "timeout_rate<0.001"]), summary)
     assert [r["passed"] for r in results] == [True, False, True, False, True]
     assert results[0]["value"] == pytest.approx(194.05)
+
+
+def test_an_slo_at_a_confidence_level_judges_the_bound_of_the_interval_not_the_point() -> None:
+    records = _records([100.0 + i for i in range(100)], ["ok"] * 100, [None] * 100)
+    summary = summarize(records)
+    point, (low, high) = summary["metrics"]["ttfa_ms"]["p95"], summary["metrics"]["ttfa_ms"]["ci"]["p95"]
+    assert low < point < high
+    between = (point + high) / 2   # the point passes, the upper bound does not
+    upper, plain, lower = evaluate(load_slos([f"ttfa_ms:p95<{between}@95%", f"ttfa_ms:p95<{between}",
+                                              f"ttfa_ms:p95>{(low + point) / 2}@95%"]), summary, records)
+    assert (upper["passed"], upper["value"], upper["point"]) == (False, high, point)
+    assert upper["note"] == "upper bound of the 95 % interval" and plain["passed"]
+    assert not lower["passed"] and lower["value"] == low and lower["note"].startswith("lower bound")
+    (ninety,) = evaluate(load_slos(["ttfa_ms:p95<1000@90%"]), summary, records)
+    assert point < ninety["value"] < high   # another level: computed from the records, narrower
+
+
+def test_an_slo_at_a_confidence_level_fails_with_n_too_small_below_the_minimum_count() -> None:
+    records = _records([100.0 + i for i in range(12)], ["ok"] * 12, [None] * 12)
+    (result,) = evaluate(load_slos(["ttfa_ms:p95<10000@95%"]), summarize(records), records)
+    assert result["value"] is None and not result["passed"] and result["note"] == "n too small (n=12 < 30)"
 
 
 def test_timed_out_turns_stay_in_the_denominators() -> None:

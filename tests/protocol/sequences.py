@@ -135,8 +135,8 @@ def vad_turn(dialect: Dialect) -> list[Step]:
 
 
 def manual_turn(dialect: Dialect) -> list[Step]:
-    """(b) manual commit then response.create."""
-    return [*opening(dialect), _c(Kind.INPUT_AUDIO_APPEND, dialect, audio="AAAA"),
+    """(b) manual commit (of 100 ms of pcm16, the least the service accepts) then response.create."""
+    return [*opening(dialect), _c(Kind.INPUT_AUDIO_APPEND, dialect, audio="AAAA" * 1600),
             _c(Kind.INPUT_AUDIO_COMMIT, dialect),
             _s(Kind.COMMITTED, dialect, item_id="item_U1", previous_item_id=None),
             *_item_events(dialect, _user("item_U1"), None),

@@ -52,3 +52,12 @@ def test_a_page_that_needs_the_network_is_caught(tmp_path: Path) -> None:
     result = render_offline(page, timeout_s=60)
     assert result.figures_drawn == 0
     assert any("Plotly is not defined" in line for line in result.console)
+
+
+def test_a_bundles_timeline_loads_the_run_directorys_plotly_and_renders_offline(tmp_path: Path) -> None:
+    run_dir = make_synthetic_run(tmp_path / "run", n_turns=300, seed=34, incident_traces=1)
+    bundle = next((run_dir / "incidents").iterdir())
+    page = render_session_timeline(bundle / "trace.jsonl", bundle / "timeline.html")
+    assert '<script src="../../plotly.min.js">' in page.read_text()
+    result = render_offline(page, timeout_s=60)
+    assert result.console == [] and result.figures_drawn == 1

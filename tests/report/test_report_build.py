@@ -47,12 +47,13 @@ def test_timed_out_turns_are_counted_against_the_metrics_of_their_scenario(hosti
 
 def test_the_report_has_every_section_and_the_header_facts(hostile_run: Path, built_report) -> None:
     _, html_text = built_report
-    for anchor in ("verdicts", "latency", "load", "vad", "playout", "pacing", "incidents", "conformance"):
+    for anchor in ("verdicts", "latency", "load", "concurrency", "vad", "playout", "pacing", "slowest", "incidents",
+                   "conformance", "settings"):
         assert f'id="{anchor}"' in html_text
     for fact in ("pcm16,g711_ulaw", "corpora/default", "plain:4", "harness 0.1.0", "600 s"):
         assert fact in html_text
     for title in ("CDF: Time to first audio", "CDF: VAD commit latency", "CDF: Cancel acknowledgement",
-                  "CDF: Barge-in", "ttfa_ms over time", "ttfa_ms against active users", "VAD accuracy",
+                  "CDF: Barge-in", "ttfa_ms over time", "ttfa_ms against concurrency", "VAD accuracy",
                   "Playout", "Pacing quality", "Incidents by cause", "Violations by rule"):
         assert title in html_text, title
 
@@ -96,13 +97,19 @@ def test_credentials_in_the_target_never_reach_the_report(tmp_path: Path) -> Non
     assert "gw.example/v1/realtime" in html_text
 
 
-def test_plotly_js_is_inlined_exactly_once_and_nothing_is_loaded_from_the_network(built_report) -> None:
+def test_plotly_js_is_loaded_from_the_run_directory_and_nothing_from_the_network(hostile_run: Path,
+                                                                                 built_report) -> None:
     _, html_text = built_report
     library = get_plotlyjs()
-    assert html_text.count(library[:200]) == 1
-    assert html_text.count("Plotly.newPlot(") >= 10
-    assert not re.search(r'<script[^>]+src=', html_text)
-    assert "cdn.plot.ly" not in html_text.replace(library, "")
+    assert library[:200] not in html_text
+    assert re.findall(r'<script[^>]+src="([^"]+)"', html_text) == ["plotly.min.js"]
+    assert (hostile_run / "plotly.min.js").read_text() == library
+    assert html_text.count("Plotly.newPlot(") >= 10 and "cdn.plot.ly" not in html_text
+
+
+def test_a_report_written_outside_its_run_directory_inlines_plotly_once(hostile_run: Path, tmp_path: Path) -> None:
+    html_text = build_report(hostile_run, out_html=tmp_path / "elsewhere" / "r.html").read_text()
+    assert html_text.count(get_plotlyjs()[:200]) == 1 and not re.search(r"<script[^>]+src=", html_text)
 
 
 def test_every_incident_is_listed_and_links_to_a_timeline_that_exists(hostile_run: Path, built_report) -> None:
@@ -117,7 +124,7 @@ def test_every_incident_is_listed_and_links_to_a_timeline_that_exists(hostile_ru
     for link in links:
         page = (path.parent / link)
         assert page.is_file() and "Plotly.newPlot(" in page.read_text()
-    assert (hostile_run / "timelines" / "plotly.min.js").is_file()
+    assert (hostile_run / "plotly.min.js").is_file() and not (hostile_run / "timelines" / "plotly.min.js").exists()
 
 
 def test_violations_are_counted_by_rule_from_the_traces(built_report) -> None:
