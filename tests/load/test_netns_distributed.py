@@ -28,6 +28,7 @@ from typing import Iterator
 
 import pytest
 
+from harness.corpus import SHIPPED_CORPORA_DIR
 from harness.trace import iter_trace_files, read_trace
 
 from .runs import REPO
@@ -77,9 +78,9 @@ class Namespaces:
             subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=20)
         self.made.clear()
 
-    def popen(self, node: str, command: list[str], log: Path) -> subprocess.Popen[bytes]:
+    def popen(self, node: str, command: list[str], log: Path, cwd: Path = REPO) -> subprocess.Popen[bytes]:
         handle = log.open("wb")
-        return subprocess.Popen(["ip", "netns", "exec", self.name(node), *command], cwd=REPO, stdout=handle,
+        return subprocess.Popen(["ip", "netns", "exec", self.name(node), *command], cwd=cwd, stdout=handle,
                                 stderr=subprocess.STDOUT)
 
 
@@ -132,10 +133,16 @@ def test_master_workers_and_target_in_their_own_namespaces_lose_no_shipped_turn_
         namespaces: Namespaces, tmp_path: Path) -> None:
     target = f"ws://{SUBNET}.{NODES['target']}:{TARGET_PORT}/v1/realtime"
     master_host = f"{SUBNET}.{NODES['master']}"
-    outs = {node: tmp_path / node for node in ("master", "w1", "w2")}
-    common = ["--target", target, "--auth", "none", "--turns", "2", "--rtf", "2", "--pacing-limit-ms", "100",
+    # each node's own folder, as its own disk: the master hands its `--out run` to the workers,
+    # and each writes it under its own working directory
+    homes = {node: tmp_path / node for node in ("master", "w1", "w2")}
+    for home in homes.values():
+        home.mkdir()
+    outs = {node: home / "run" for node, home in homes.items()}
+    common = ["--target", target, "--auth", "none", "--corpus", str(SHIPPED_CORPORA_DIR / "default"),
+              "--turns", "2", "--rtf", "2", "--pacing-limit-ms", "100",
               "--lateness-limit-ms", "1000"]
-    locust = [sys.executable, "-m", "locust", "-f", "locustfile.py"]
+    locust = [sys.executable, "-m", "locust", "-f", str(REPO / "locustfile.py")]
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         procs["target"] = namespaces.popen("target", [sys.executable, "-m", "harness", "sim", "--quiet", "--host",
@@ -143,12 +150,12 @@ def test_master_workers_and_target_in_their_own_namespaces_lose_no_shipped_turn_
                                            tmp_path / "target.log")
         procs["master"] = namespaces.popen("master", [
             *locust, "--master", "--headless", "-u", "4", "-r", "4", "-t", "14s", "--expect-workers", "2",
-            "--master-bind-host", master_host, "--master-bind-port", str(MASTER_PORT), "--out", str(outs["master"]),
-            *common], tmp_path / "master.log")
+            "--master-bind-host", master_host, "--master-bind-port", str(MASTER_PORT), "--out", "run",
+            *common], tmp_path / "master.log", cwd=homes["master"])
         for node in ("w1", "w2"):
             procs[node] = namespaces.popen(node, [
                 *locust, "--worker", "--master-host", master_host, "--master-port", str(MASTER_PORT),
-                "--out", str(outs[node]), *common], tmp_path / f"{node}.log")
+                "--out", "run", *common], tmp_path / f"{node}.log", cwd=homes[node])
         deadline = time.monotonic() + 60
         # kill worker 1 once it has done some work and shipped some of it
         while time.monotonic() < deadline and not (_rows(outs["w1"] / "records", "*.jsonl")
@@ -173,8 +180,7 @@ def test_master_workers_and_target_in_their_own_namespaces_lose_no_shipped_turn_
     in_table = {(str(r["session_id"]), int(r["turn"])) for r in _parquet(outs["master"] / "turns.parquet")}
     assert on_master and in_table == on_master   # the master's run directory is what it was shipped
 
-    # every turn the surviving worker's traces recorded (a turn_end); a turn still running when the
-    # master told the workers to quit has no end on its remote disk, so no record to ship
+    # every turn the surviving worker's traces recorded (its turn_end)
     survivor = set(_turns_ended(outs["w2"]))
     assert survivor and survivor <= on_master, sorted(survivor - on_master)[:5]
     shipped_by_killed = _rows(outs["w1"] / "records", "*.jsonl") & on_master
