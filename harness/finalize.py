@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from harness.rundir import finalize_run, summary_table
+from harness.rundir import assembly_progress, finalize_run, summary_table
 from harness.trace import iter_trace_files, read_header, redact_url
 
 DEFAULT_PACING_LIMIT_MS = 5.0   # harness run's default (--pacing-limit-ms)
@@ -93,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     judged = info.get("simulator_lateness") or {}
     simulator = ({"settings": info.get("simulator"), **judged} if info.get("simulator") and judged.get("lateness")
                  else None)   # the embedded simulator's own lateness, as the run recorded it
-    summary = finalize_run(out, info, list(slos), float(limit), build_html=not args.no_report, simulator=simulator)
+    summary = finalize_run(out, info, list(slos), float(limit), build_html=not args.no_report, simulator=simulator,
+                           progress=assembly_progress("harness finalize"))
     print(summary_table(summary))
     print(f"harness finalize: report {out / 'report.html'}" if not args.no_report else f"harness finalize: {out}")
     return int(summary["exit_code"])

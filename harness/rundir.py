@@ -13,16 +13,18 @@ only the locust-free modules that define the run's files and gates (`records`, `
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
-from typing import Any
-
+from typing import Any, Callable
 
 from harness.load.junit import write_junit
 from harness.load.records import merged_records, merged_sessions
 from harness.load.slo import evaluate, load_slos
-from harness.trace import iter_trace_files, read_header, read_trace, redact_url
+from harness.trace import iter_trace_files, read_header, read_trace
 
+StepCallback = Callable[[str], None]   # told what the assembly is doing, one short phrase at a time
+PROGRESS_EVERY_S = 2.0             # while traces are measured
 EXIT_OK, EXIT_SLO_FAILED, EXIT_TARGET_FAILED, EXIT_SIM_OVERLOADED, EXIT_NOTHING_MEASURED = 0, 1, 3, 5, 6
 SIM_OVERLOAD_MESSAGE = ("the embedded simulator could not keep its latency model (its lateness p99 {p99} ms is over "
                         "the limit of {limit} ms; max {max} ms): the latencies of this run are the simulator's own "
@@ -46,7 +48,8 @@ def simulator_gate(simulator: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def sessions_missing_from(out: Path, sessions: list[dict[str, Any]],
-                          records: list[dict[str, Any]] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                          records: list[dict[str, Any]] | None = None,
+                          progress: StepCallback | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Turn records and session rows measured from the traces of sessions that reported nothing.
 
     A user killed mid-session (Locust's stop without a stop timeout, a worker killed) never
@@ -65,13 +68,20 @@ def sessions_missing_from(out: Path, sessions: list[dict[str, Any]],
         recorded.setdefault(record.get("session_id"), set()).add(record.get("turn"))
     new_records: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
+    seen = measured = 0
+    said_at = time.monotonic()
     for path in iter_trace_files(out / "traces"):
+        seen += 1
+        if progress is not None and time.monotonic() - said_at >= PROGRESS_EVERY_S:
+            said_at = time.monotonic()
+            progress(f"traces: {seen} checked, {measured} measured (sessions without records)")
         header = read_header(path)   # the full trace is read only for a session without records
         session_id = header.get("session_id") if header is not None else None
         row = rows_by_id.get(session_id)
         if header is not None and row is not None and (
                 records is None or len(recorded.get(session_id, ())) >= int(row.get("turns") or 0)):
             continue
+        measured += 1
         trace = read_trace(path)
         meter = meter_trace(trace)
         have = recorded.get(trace.header.get("session_id"), set())
@@ -158,38 +168,35 @@ def verdict(summary: dict[str, Any]) -> tuple[bool, int, list[str]]:
     return True, EXIT_OK, why
 
 
-def run_info(settings: Any, users: Any, spawn_rate: Any, run_time: Any) -> dict[str, Any]:
-    from importlib import metadata
+def assembly_progress(label: str, quiet: bool = False) -> Any:
+    """The printer of an assembly's steps (`LABEL: step (elapsed s)`, in place on a terminal, plain
+    lines in a CI log): the report's own (`harness.report.progress.Progress`), which `build_report`
+    continues on the same line."""
+    from harness.report.progress import Progress as Printer
 
-    versions = {}
-    for package in ("realtime-voice-harness", "locust", "websockets", "numpy", "pandas", "plotly"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    # corpus_path: the absolute folder, so bundles find the audio wherever the run was started
-    return {"run_id": settings.run_id, "target": redact_url(settings.target), "dialect": settings.dialect,
-            "format": settings.fmt, "corpus": settings.corpus, "corpus_path": str(Path(settings.corpus).resolve()),
-            "scenarios": settings.mix, "turns": settings.turns,
-            "users": users, "spawn_rate": spawn_rate, "run_time": run_time, "chunk_ms": settings.chunk_ms, "rtf": settings.rtf,
-            "turn_timeout_s": settings.turn_timeout_s, "slos": list(settings.slos),
-            "pacing_limit_ms": settings.pacing_limit_ms,
-            "versions": versions, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return Printer(label, quiet=quiet)
 
 
 def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_limit_ms: float,
-                 build_html: bool = True, simulator: dict[str, Any] | None = None) -> dict[str, Any]:
+                 build_html: bool = True, simulator: dict[str, Any] | None = None,
+                 progress: Any = None) -> dict[str, Any]:
     """`simulator`: for a run against the embedded simulator, {"settings": SimConfig.describe(),
-    "lateness": its lateness summary, "lateness_limit_ms": the gate's limit}."""
+    "lateness": its lateness summary, "lateness_limit_ms": the gate's limit}. `progress` is told
+    each step (and every few seconds while traces are measured): an `assembly_progress` printer."""
     from harness.metrics import merged_conformance, summarize
     from harness.report import build_report, write_turn_tables
 
+    printer = progress if progress is not None else assembly_progress("assembly", quiet=True)
+    step = printer.step
     out.mkdir(parents=True, exist_ok=True)
+    step("assembling: reading records")
     records = merged_records(out)
     sessions = merged_sessions(out)
-    missing_records, missing_sessions = sessions_missing_from(out, sessions, records)
+    missing_records, missing_sessions = sessions_missing_from(out, sessions, records, step)
     records += missing_records
     sessions += missing_sessions
+    step(f"assembling: {len(records)} turn records of {len(sessions)} sessions ({len(missing_sessions)} measured "
+         "from their traces); writing turns.parquet, summary.json, junit.xml")
     if simulator is not None:   # its settings, and what `harness finalize` needs to judge it again
         run = {**run, "simulator": simulator.get("settings"),
                "simulator_lateness": {k: simulator.get(k) for k in ("lateness", "lateness_limit_ms")}}
@@ -221,6 +228,7 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
     write_junit(out / "junit.xml", str(run.get("run_id")), results, run=run)
     from harness.replay.bundle import write_incident_bundles
 
+    step(f"assembling: incident bundles ({summary['incidents']['total']} incidents)")
     bundle_errors: list[str] = []
     try:
         summary["incidents"]["bundles"] = len(write_incident_bundles(out, records, errors=bundle_errors))
@@ -230,7 +238,10 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
         summary["incidents"]["bundle_error"] = f"{type(exc).__name__}: {exc}"
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     if build_html:
-        build_report(out)
+        step("assembling: report.html")
+        build_report(out, progress=printer)
+    else:
+        printer.done("assembled")
     compress_run_traces(out)
     return summary
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from typing import Any
 
+from harness.corpus import SHIPPED_CORPORA_DIR
+
 AUTH_SCHEMES = ("bearer", "api-key", "none")
 WS_IMPLS = ("sansio", "sync")
 
@@ -33,7 +35,7 @@ class SessionSpec:
     scenario: str = "plain"
     scenario_params: dict[str, Any] = field(default_factory=dict)
     corpus: Any = "corpora/default"       # a harness.corpus.Corpus or the directory holding one
-    noise_corpus: Any = "corpora/noise"   # for noisy_playback / silence
+    noise_corpus: Any = str(SHIPPED_CORPORA_DIR / "noise")   # for noisy_playback / silence; any working directory
     session_config: Any = None            # harness.protocol.SessionConfig; None: defaults for the scenario
     auth: str = "bearer"                  # "bearer" (OpenAI, Azure Entra), "api-key" (Azure key), "none"
     api_key_env: str = "OPENAI_API_KEY"

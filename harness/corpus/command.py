@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from harness.corpus.manifest import CorpusError
 
@@ -33,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     source.add_argument("--noise", metavar="KINDS", help="synthesise noise clips: comma list of pink, brown, babble")
     build.add_argument("--out", required=True, metavar="DIR", help="output corpus folder (created)")
+    build.add_argument("--overwrite", action="store_true",
+                       help="build over an existing corpus in --out (its manifest, transcripts and annotation are "
+                            "replaced; `harness corpus annotate` re-annotates in place and keeps transcripts)")
     build.add_argument("--rate", type=int, default=24000, help="sample rate of the written files (default 24000)")
     build.add_argument("--transcripts", metavar="FILE", help="with --from-wavs: lines `file | transcript`")
     build.add_argument("--only-listed", action="store_true", help="with --transcripts: take only the files it lists")
@@ -75,6 +79,12 @@ def _pad(text: str) -> tuple[float, float]:
 def _build(args: argparse.Namespace) -> int:
     from harness.corpus.build import build_from_text, build_from_wavs
     from harness.corpus.noise import build_noise
+
+    existing = Path(args.out) / "manifest.json"
+    if existing.is_file() and not args.overwrite:
+        raise CorpusError(f"--out {args.out}: already holds a corpus ({existing}); building over it would replace "
+                          "its manifest and transcripts: choose another folder, pass --overwrite, or use "
+                          f"`harness corpus annotate {args.out}` to re-annotate it in place")
 
     if args.from_text:
         manifest = build_from_text(args.from_text, args.out, speed=args.speed, method=args.vad)

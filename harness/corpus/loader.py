@@ -21,8 +21,13 @@ if TYPE_CHECKING:
     from harness.corpus.fingerprint import FingerprintIndex
     from harness.protocol import AudioFormat
 
-# The shipped corpora, for `load_corpus("default")` from any working directory.
-SHIPPED_CORPORA_DIR = Path(__file__).resolve().parents[2] / "corpora"
+# The shipped corpora, for `load_corpus("default")` from any working directory: installed from a
+# wheel they are package data (setup.py copies the repository's corpora/ to harness/corpus/shipped/
+# corpora/, so `SHIPPED_CORPORA_DIR.parent / "corpora/default"` holds in both layouts); in a checkout
+# (or an editable install) they are the repository's corpora/.
+INSTALLED_CORPORA_DIR = Path(__file__).resolve().parent / "shipped" / "corpora"
+SHIPPED_CORPORA_DIR = (INSTALLED_CORPORA_DIR if INSTALLED_CORPORA_DIR.is_dir()
+                       else Path(__file__).resolve().parents[2] / "corpora")
 
 
 @dataclass(eq=False)
@@ -148,9 +153,10 @@ def resolve_corpus_dir(path: str | Path) -> Path:
         given = given.parent
     if given.is_dir():
         return given
-    shipped = SHIPPED_CORPORA_DIR / str(path)
-    if not given.is_absolute() and len(given.parts) == 1 and shipped.is_dir():
-        return shipped
+    if not given.is_absolute():   # `default` or `corpora/default`, from any working directory
+        for shipped in (SHIPPED_CORPORA_DIR / given, SHIPPED_CORPORA_DIR.parent / given):
+            if (len(given.parts) == 1 or shipped.parent == SHIPPED_CORPORA_DIR) and shipped.is_dir():
+                return shipped
     raise CorpusError(
         f"{given}: no such corpus folder; give a folder holding manifest.json (shipped: {_shipped_names()})"
     )

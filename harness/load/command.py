@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from harness.load.options import STOP_TIMEOUT_S, LoadSettings, add_harness_options, check_options, new_run_id
+from harness.load.progress import PROGRESS_DIR_ENV, PROGRESS_FOLDER, STATUS_EVERY_S, LiveStatus
 from harness.load.slo import load_slos
-from harness.rundir import finalize_run, run_info, summary_table
+from harness.load.run_info import run_info
+from harness.rundir import assembly_progress, finalize_run, summary_table
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 EXIT_INTERNAL = 4
@@ -47,6 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="simulator gate: its p99 lateness against its own latency model (every send and "
                              "decision); over it the run exits 5 (default 5, or $HARNESS_SIM_LATENESS_LIMIT_MS)")
     parser.add_argument("--no-report", action="store_true", help="skip report.html (tables and summary only)")
+    parser.add_argument("--progress-every-s", type=float, default=10.0,
+                        help="the live status line: rewritten each second on a terminal; elsewhere (CI logs) a "
+                             "plain line every S seconds (default 10; 0: no status line)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing run directory at --out (without it, a non-empty --out is refused)")
     add_harness_options(parser)
 
 
@@ -158,6 +165,32 @@ def _stop_child(child: subprocess.Popen[bytes]) -> None:
         child.wait(5.0)
 
 
+def claim_out_dir(out: Path, overwrite: bool) -> None:
+    """Refuse a non-empty --out (two runs' turns would merge into one table), unless --overwrite
+    and it is a run directory (it holds run.json), whose contents are then removed; a non-empty
+    folder that is no run directory is never emptied."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise OutputDirError(f"--out {out}: a file, not a folder; choose a new or empty folder")
+    entries = list(out.iterdir())
+    if not entries:
+        return
+    if not overwrite:
+        raise OutputDirError(f"--out {out}: not empty (it holds {len(entries)} entries, e.g. {entries[0].name}); "
+                             "choose a new folder, or pass --overwrite to replace the run directory there")
+    if not (out / "run.json").is_file():
+        raise OutputDirError(f"--out {out}: not empty and not a run directory (no run.json), so --overwrite "
+                             "will not empty it; choose a new or empty folder")
+    import shutil
+
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
 def _wrote_anything(out: Path) -> bool:
     return any(any(p.iterdir()) for p in (out / "traces", out / "records") if p.is_dir())
 
@@ -173,6 +206,7 @@ def run(args: argparse.Namespace) -> int:
 
     load_corpus(settings.corpus)
     out = settings.out
+    claim_out_dir(out, args.overwrite)
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / ".write-test").write_text("", encoding="utf-8")
@@ -213,6 +247,18 @@ def _aborted(out: Path) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
+def _wait_showing_progress(child: subprocess.Popen[bytes], live: LiveStatus) -> int:
+    """Locust's exit code; meanwhile the status line, about once a second."""
+    while True:
+        try:
+            code = child.wait(timeout=STATUS_EVERY_S)
+        except subprocess.TimeoutExpired:
+            live.tick()
+            continue
+        live.close()
+        return code
+
+
 def _run_and_assemble(args: argparse.Namespace, settings: LoadSettings) -> tuple[int, dict[str, Any]]:
     """Locust in a child process, then the run directory. The first Ctrl-C/SIGTERM is passed to
     Locust (it stops the users, everything recorded is kept); a second one raises
@@ -221,12 +267,15 @@ def _run_and_assemble(args: argparse.Namespace, settings: LoadSettings) -> tuple
     with _target(args) as embedded:
         settings.target = embedded.url
         # written first, so `harness finalize` knows the run's settings if the assembly never happens
-        info = run_info(settings, args.users, args.spawn_rate, args.run_time)
+        info = run_info(settings, args.users, args.spawn_rate, args.run_time, options=vars(args),
+                        simulator=embedded.settings)
         (out / "run.json").write_text(json.dumps({**info, "finished_at": None}, indent=2, default=str),
                                       encoding="utf-8")
         cmd = _locust_command(args, settings)
-        env = {**os.environ, "HARNESS_FINALIZE": "0"}
+        progress_dir = out / PROGRESS_FOLDER
+        env = {**os.environ, "HARNESS_FINALIZE": "0", PROGRESS_DIR_ENV: str(progress_dir)}
         child = subprocess.Popen(cmd, env=env)
+        live = LiveStatus(progress_dir, every_s=args.progress_every_s)
         signals: list[int] = []
 
         def on_signal(sig: int, _frame: Any) -> None:
@@ -239,16 +288,17 @@ def _run_and_assemble(args: argparse.Namespace, settings: LoadSettings) -> tuple
 
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            code = child.wait()
+            code = _wait_showing_progress(child, live)
         except KeyboardInterrupt:
             _stop_child(child)
             raise
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-    info = run_info(settings, args.users, args.spawn_rate, args.run_time)
+    info = run_info(settings, args.users, args.spawn_rate, args.run_time, options=vars(args))
     summary = finalize_run(out, info, settings.slos, settings.pacing_limit_ms, build_html=not args.no_report,
-                           simulator=embedded.report(args.sim_lateness_limit_ms))
+                           simulator=embedded.report(args.sim_lateness_limit_ms),
+                           progress=assembly_progress("harness run", quiet=args.progress_every_s <= 0))
     return code, summary
 
 

@@ -32,7 +32,9 @@ from harness.load.shape_class import locust_shape
 from harness.load.shapes import USER_COUNT_FILE, UserCountLog, parse_shape
 from harness.load.slo import load_slos
 from harness.load.webui import bind_web_ui_to_loopback
-from harness.rundir import finalize_run, run_info, summary_table
+from harness.load import status
+from harness.load.run_info import run_info
+from harness.rundir import finalize_run, summary_table
 from harness.scenarios import preencode
 from harness.trace import flush_all
 
@@ -166,6 +168,7 @@ def _test_start(environment: Any, **_: Any) -> None:
             RUN.corpus, RUN.corpus_path = load_corpus(settings.corpus), settings.corpus
         for scenario in settings.mix:  # encode every clip now, not while other callers stream
             preencode(_spec(settings, scenario, "preencode"))
+        status.start(environment, RUN.worker)   # progress: the once-a-second status file (harness run only)
     if not isinstance(environment.runner, WorkerRunner):
         runner = environment.runner
         shape = environment.shape_class

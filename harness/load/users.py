@@ -21,6 +21,7 @@ from locust import User, task
 from locust.runners import WorkerRunner
 
 from harness.client import SessionSpec
+from harness.load import status   # harness run's progress line: a board of this process's turns
 from harness.load.lifecycle import BOARD, HEADLINE_METRICS, RUN, _spec
 from harness.scenarios import run_scenario, session_result
 from harness.trace import redact_url
@@ -107,6 +108,7 @@ class RealtimeUser(User):
         assert RUN.sink is not None
         on_worker = isinstance(self.environment.runner, WorkerRunner)
         RUN.sink.add(records, session, ship=on_worker)
+        status.BOARD.note_session(result.lateness)   # progress: the pacing gate's buckets
         if not on_worker:
             BOARD.add_session(session)
         self._watch_target(result.connect_failed, result)
@@ -115,6 +117,7 @@ class RealtimeUser(User):
         """A turn just ended: its record (the one the run directory keeps) goes to Locust's stats
         and (not on a worker: its master's board gets the shipped records) the Realtime tab."""
         record["users"] = users
+        status.BOARD.note_turn(record)   # progress: counts and the rolling window, O(1)
         self._fire(record)
         if not isinstance(self.environment.runner, WorkerRunner):
             BOARD.add_turn(record)

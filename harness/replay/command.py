@@ -21,6 +21,9 @@ import argparse
 import contextlib
 import json
 import math
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -105,6 +108,35 @@ def _target(args: argparse.Namespace, bundle: dict[str, Any]) -> Iterator[str]:
         yield sim.url
 
 
+@contextlib.contextmanager
+def _progress(what: str, every_s: float = 10.0) -> Iterator[None]:
+    """While WHAT runs, `harness replay: WHAT: N s` (rewritten in place each second on a terminal,
+    a plain line every `every_s` otherwise), and its time when it is done. Nothing when it fails
+    at once (a bad bundle stays one line)."""
+    stream = sys.stderr
+    interactive = stream.isatty()
+    started, stop = time.monotonic(), threading.Event()
+    drawn: list[bool] = []
+
+    def tick() -> None:
+        while not stop.wait(1.0 if interactive else every_s):
+            line = f"harness replay: {what}: {time.monotonic() - started:.0f} s"
+            stream.write("\r" + line + "\x1b[K" if interactive else line + "\n")
+            stream.flush()
+            drawn.append(True)
+
+    ticker = threading.Thread(target=tick, name="replay-progress", daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        ticker.join(2.0)
+        if drawn and interactive:
+            stream.write("\n")
+    print(f"harness replay: {what}: done in {time.monotonic() - started:.1f} s", file=stream, flush=True)
+
+
 def _ms(value: float | None) -> str:
     return f"{value:.1f} ms"
 
@@ -128,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
         if not (Path(args.bundle_run) / "traces").is_dir():
             raise BundleError(f"--bundle-run {args.bundle_run}: not a run directory (no traces/); pass the folder "
                               "harness run wrote (reports/<RUN_ID>)")
-        bundles = write_incident_bundles(Path(args.bundle_run), per_cause=None if args.all else BUNDLES_PER_CAUSE)
+        with _progress(f"writing the incident bundles of {args.bundle_run}"):
+            bundles = write_incident_bundles(Path(args.bundle_run), per_cause=None if args.all else BUNDLES_PER_CAUSE)
         print(f"harness replay: wrote {len(bundles)} bundle(s) under {Path(args.bundle_run) / 'incidents'}")
         return 0
     if not args.bundle:
@@ -147,7 +180,8 @@ def run(args: argparse.Namespace) -> int:
     # the same key rules as harness run, before anything starts: a named variable must be set, a
     # target off this machine needs a key unless --auth none (the embedded simulator is loopback)
     api_key_env = _check_api_key(args.target or "ws://127.0.0.1/v1/realtime", args.auth, args.api_key_env)
-    with _target(args, bundle) as url:
+    with _target(args, bundle) as url, _progress(f"{args.repeat} replay(s) of {bundle_dir.name} "
+                                                 f"(anchored on {args.anchor})"):
         outcome: dict[str, Any] = replay(bundle, url, repeat=args.repeat, rtf=args.rtf, dialect=args.dialect,
                                          fmt=args.audio_format, anchor=args.anchor, bundle_dir=bundle_dir,
                                          trace_dir=Path(args.out) if args.out else None, auth=args.auth,

@@ -57,3 +57,18 @@ def test_build_from_wavs_in_one_command(tmp_path: Path, capsys: pytest.CaptureFi
 def test_bad_padding_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["corpus", "build", "--from-wavs", str(tmp_path), "--out", str(tmp_path / "o"), "--pad-ms", "lots"])
     assert code == 2 and "--pad-ms 'lots'" in capsys.readouterr().err
+
+
+def test_build_over_an_existing_corpus_is_refused_and_keeps_its_transcripts_unless_overwrite(
+    make_corpus, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = make_corpus()
+    before = (folder / "manifest.json").read_text()
+    code = main(["corpus", "build", "--from-wavs", str(folder), "--out", str(folder), "--vad", "energy"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "already holds a corpus" in err[0] and "--overwrite" in err[0]
+    assert (folder / "manifest.json").read_text() == before   # transcripts "burst 1", "burst 2" kept
+    assert main(["corpus", "build", "--from-wavs", str(folder), "--out", str(folder), "--vad", "energy",
+                 "--overwrite"]) == 0
+    rebuilt = json.loads((folder / "manifest.json").read_text())
+    assert sorted(u["id"] for u in rebuilt["utterances"]) == ["u1", "u2"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from harness.audio import from_wire, mix_at_snr, quantisation_error_bound, snr_db
-from harness.corpus import CorpusError, load_corpus
+from harness.corpus import SHIPPED_CORPORA_DIR, CorpusError, load_corpus
 
 SHIPPED = ["default", "tools", "telephony", "noise"]
 
@@ -108,3 +108,17 @@ def test_holds_speech_tells_whether_a_stretch_overlaps_the_labelled_speech() -> 
     assert utt.holds_speech(first_start - 10, first_start + 10)
     assert not utt.holds_speech(first_end + 1, second_start - 1)
     assert utt.holds_speech(second_start, second_start + 20)
+
+
+def test_a_shipped_corpus_resolves_by_name_or_as_corpora_slash_name_from_any_directory(
+    tmp_path, monkeypatch
+) -> None:
+    from harness.client import SessionSpec
+    from harness.corpus.loader import resolve_corpus_dir
+
+    monkeypatch.chdir(tmp_path)   # no corpora/ here
+    assert resolve_corpus_dir("default") == SHIPPED_CORPORA_DIR / "default"
+    assert resolve_corpus_dir("corpora/telephony") == SHIPPED_CORPORA_DIR.parent / "corpora" / "telephony"
+    assert load_corpus(SessionSpec.noise_corpus).kind == "noise"   # the noisy_playback scenario's default
+    with pytest.raises(CorpusError, match="no such corpus folder"):
+        resolve_corpus_dir("corpora/default/extra")   # only a shipped corpus itself, not a path below it
