@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator
 import websockets
 
 from harness.client.clips import Clip, silence_clip, utterance_clip
+from harness.client import live_start
 from harness.client.connection import ConnectFailed, ConnectionLost, SansIOConnection
 from harness.client.clock import REAL_CLOCK, Clock
 from harness.client.pacer import AudioStream, Pacer, get_pacer
@@ -50,7 +51,7 @@ FLUSH_EVERY_NS = 250_000_000
 BETA_HEADER = ("OpenAI-Beta", "realtime=v1")
 
 
-def _error_words(item: Incoming) -> str:
+def error_words(item: Incoming) -> str:
     """An `error` event's code and message."""
     error = (item.event.get("error") if item.event is not None else None) or {}
     if not isinstance(error, dict):
@@ -96,13 +97,15 @@ class Session:
         self.stop_flag = stop if stop is not None else threading.Event()
         self.on_turn_end = on_turn_end
         self.inbox: queue.SimpleQueue[Incoming] = queue.SimpleQueue()
+        self.url = spec.session_url()
+        self.record_lock = threading.Lock()     # orders the trace's records (and the meter fed by them)
         self.rec = TraceRecorder(spec.trace_path(), header={
             "run_id": spec.run_id, "session_id": spec.session_id, "worker": spec.worker,
-            "target": spec.url, "dialect": self.dialect.value, "format": self.fmt.value,
+            "target": self.url, "dialect": self.dialect.value, "format": self.fmt.value,
             "corpus": corpus_name, "scenario": spec.scenario, "scenario_params": dict(spec.scenario_params),
             "session_config": None, "chunk_ms": spec.chunk_ms, "rtf": spec.rtf, "versions": dict(_versions()),
             "lateness_limit_ms": spec.lateness_limit_ms, "jitter_ms": spec.jitter_ms,
-        }, lock=threading.Lock(), flush_lock=threading.Lock(), clock_ns=clock.now_ns)
+        }, lock=self.record_lock, flush_lock=threading.Lock(), clock_ns=clock.now_ns)
         # The turn meter sees every record as it is written: a turn's record exists the moment
         # its turn_end mark does, and the scenario asks it which response answers a turn.
         self.meter = TurnMeter(self.rec.header)
@@ -145,43 +148,28 @@ class Session:
         impl = SyncConnection if spec.ws_impl == "sync" else SansIOConnection
         connect = self._connector or impl.open
         try:
-            self.conn = connect(spec.url, headers, spec.connect_timeout_s, poll_s=RECEIVE_POLL_S)
+            self.conn = connect(self.url, headers, spec.connect_timeout_s, poll_s=RECEIVE_POLL_S)
         except ConnectFailed as exc:
             self._fail("connect_failed", self._scrub(str(exc)))
             return False
         self.rec.mark(Mark.CONNECTED, status=101)
         if self._rtt_interval_ns and hasattr(self.conn, "on_pong"):
             self.conn.on_pong = self._record_rtt
+        live = self.meter.live
         self.receiver = Receiver(self.conn, self.rec, self.fmt, self.inbox, spec.jitter_ms, self.dialect,
-                                 on_speech_started=self._speech_started_checks)
+                                 on_speech_started=self._speech_started_checks,
+                                 answer_of=live.answer_of_chunk if live is not None else None)
         attach = getattr(self.conn, "attach_receiver", None)
         if attach is not None:
             attach(self.receiver)        # an in-memory server hands its frames to the receiver
         else:
             self._recv_thread = threading.Thread(target=self.receiver.run, name=f"recv-{spec.session_id}", daemon=True)
             self._recv_thread.start()
-        # Until the session is configured, the target refusing it (an error, a close) is a failed
-        # connection in the target's own words: nothing about the session could be measured.
-        try:
-            created = self.wait_for((Kind.SESSION_CREATED, Kind.ERROR), spec.connect_timeout_s)
-            if created is None or created.kind is Kind.ERROR:
-                self._fail("connect_failed", "no session.created within the connect timeout" if created is None
-                           else f"the target answered with an error before session.created: {_error_words(created)}")
+        if self.dialect is Dialect.LIVE:
+            if not live_start.start_live_session(self, config):
                 return False
-            body = render_session_update(config, self.dialect)
-            self.rec.header["session_config"] = body   # not yet flushed: the header is the first line
-            self.send(Kind.SESSION_UPDATE, session=body)
-            answer = self.wait_for((Kind.SESSION_UPDATED, Kind.TRANSCRIPTION_SESSION_UPDATED, Kind.ERROR),
-                                   spec.connect_timeout_s)
-        except SessionClosed:
-            self._fail("connect_failed", f"the target closed the session before it started ({self._close_words()})")
+        elif not self._configure(config):
             return False
-        if answer is None or answer.kind is Kind.ERROR:
-            detail = _error_words(answer) if answer is not None else "no answer within the connect timeout"
-            self._fail("connect_failed", f"session.update not accepted: {detail}")
-            return False
-        self.config = config
-        self._check_acknowledged(config, created, answer)
         self.stream = AudioStream(self.conn.send_text, self.rec, background or self.silence, chunk_ms=spec.chunk_ms,
                                   rtf=spec.rtf, lateness_limit_ms=spec.lateness_limit_ms, notify=self._notify,
                                   stop_flag=self.stop_flag,
@@ -190,6 +178,33 @@ class Session:
         pacer.add(self.stream, start=self._pacer is None)   # an injected pacer is stepped by its owner
         self.rec.mark(Mark.STREAM_START, t0_ns=self.stream.t0_ns, chunk_ms=spec.chunk_ms, rtf=spec.rtf)
         self.rec.flush()
+        return True
+
+    def _configure(self, config: Any) -> bool:
+        """Realtime: wait for session.created, send session.update, wait for its acknowledgement."""
+        spec = self.spec
+        # Until the session is configured, the target refusing it (an error, a close) is a failed
+        # connection in the target's own words: nothing about the session could be measured.
+        try:
+            created = self.wait_for((Kind.SESSION_CREATED, Kind.ERROR), spec.connect_timeout_s)
+            if created is None or created.kind is Kind.ERROR:
+                self._fail("connect_failed", "no session.created within the connect timeout" if created is None
+                           else f"the target answered with an error before session.created: {error_words(created)}")
+                return False
+            body = render_session_update(config, self.dialect)
+            self.rec.header["session_config"] = body   # not yet flushed: the header is the first line
+            self.send(Kind.SESSION_UPDATE, session=body)
+            answer = self.wait_for((Kind.SESSION_UPDATED, Kind.TRANSCRIPTION_SESSION_UPDATED, Kind.ERROR),
+                                   spec.connect_timeout_s)
+        except SessionClosed:
+            self._fail("connect_failed", f"the target closed the session before it started ({self.close_words()})")
+            return False
+        if answer is None or answer.kind is Kind.ERROR:
+            detail = error_words(answer) if answer is not None else "no answer within the connect timeout"
+            self._fail("connect_failed", f"session.update not accepted: {detail}")
+            return False
+        self.config = config
+        self._check_acknowledged(config, created, answer)
         return True
 
     def _check_acknowledged(self, config: Any, created: Incoming, answer: Incoming) -> None:
@@ -224,6 +239,10 @@ class Session:
                                    f"response {facts.id}: {first.get('code')}: {first.get('message')} and no "
                                    "response.done after it", None)
 
+    def fail_connect(self, message: str) -> None:
+        """The target refused the session before it started (recorded, in its own words, scrubbed)."""
+        self._fail("connect_failed", self._scrub(message))
+
     def _fail(self, mark: str, message: str) -> None:
         self.error = message
         if mark == "connect_failed":
@@ -243,7 +262,7 @@ class Session:
             self.rec.mark(Mark.CLOSE, code=lost.code if lost else None, reason=lost.reason if lost else why,
                           by=lost.by if lost else "server")
 
-    def _close_words(self) -> str:
+    def close_words(self) -> str:
         """How the connection ended, in the target's words: close code and reason."""
         lost = self.receiver.lost if self.receiver is not None else None
         if lost is None:
@@ -253,7 +272,7 @@ class Session:
 
     def _scrub(self, text: str) -> str:
         """An error message without the key, header values or credentials in the URL's query."""
-        text = text.replace(self.spec.url, redact_url(self.spec.url))
+        text = text.replace(self.spec.url, redact_url(self.spec.url)).replace(self.url, redact_url(self.url))
         query = [value for key, value in parse_qsl(urlsplit(self.spec.url).query) if key.lower() in SECRET_QUERY_KEYS]
         for secret in [*self.spec.secret_values(), *query]:
             if secret:
@@ -301,7 +320,7 @@ class Session:
             self._await_close_record(str(exc))
             if not self.meter.matcher.order:    # closed before its first turn began: refused
                 self._fail("connect_failed", f"the target closed the session before its first turn "
-                                             f"({self._close_words()})")
+                                             f"({self.close_words()})")
             self._end_open_turns("error")
             self.close("closed")
             return True
@@ -409,6 +428,9 @@ class Session:
             if now >= deadline:
                 return
             wake = min(deadline, now + int(STOP_POLL_S * 1e9), self._next_playout_end_ns())
+            if self.meter.live is not None:     # Live answers end by going quiet: wake when one does
+                live_start.tick(self, now)
+                wake = min(wake, self.meter.live.next_quiet_ns() or wake)
             try:
                 item = clock.wait(self.inbox, max(0, wake - now) / 1e9)
             except queue.Empty:

@@ -54,7 +54,10 @@ def b64_decoded_len(text: str) -> int:
 class Receiver:
     def __init__(self, conn: Any, recorder: Any, fmt: AudioFormat, inbox: "queue.SimpleQueue[Incoming]",
                  jitter_ms: float = 0.0, dialect: Dialect | None = None,
-                 on_speech_started: Callable[[int], None] | None = None) -> None:
+                 on_speech_started: Callable[[int], None] | None = None,
+                 answer_of: Callable[[int], str | None] | None = None) -> None:
+        """`answer_of(t_ns)` names the answer a Live audio chunk arriving then belongs to (Live
+        chunks carry no response id; the session's meter delimits answers, see metrics.live_meter)."""
         self._conn = conn
         self._rec = recorder
         self._inbox = inbox
@@ -63,6 +66,9 @@ class Receiver:
         self._audible: set[str] = set()     # responses with an audible sample already
         self._jitter_ms = jitter_ms
         self.rules = ConnectionRules(perspective="client", dialect=dialect, appends_observed=False)
+        self._live = dialect is Dialect.LIVE    # Live: no Realtime state tables apply
+        self._dialect = dialect
+        self._answer_of = answer_of
         self._on_speech_started = on_speech_started   # the session's checks that need its own knowledge
         self.players: dict[str, Player] = {}
         self.lost: ConnectionLost | None = None
@@ -101,25 +107,29 @@ class Receiver:
     def handle(self, t_ns: int, text: str) -> Event | None:
         rec = self._rec
         try:
-            event = decode_server(text)
+            event = decode_server(text, self._dialect)
         except RemoteProtocolError as exc:
             rec.violation(t_ns, "decodable_event", "remote", exc.message, None)
             return None
         kind = event.kind
         delta = event.fields.get("delta") if kind is Kind.OUTPUT_AUDIO_DELTA else None
+        response_id = event.get("response_id")
+        if self._live and kind is Kind.OUTPUT_AUDIO_DELTA and self._answer_of is not None:
+            response_id = self._answer_of(t_ns)
         if isinstance(delta, str):
-            summary = self._delta_summary(event.get("response_id"), delta)
+            summary = self._delta_summary(response_id, delta)
             ms = summary["ms"]
             fields = {**event.fields, "delta": summary}
             rec.recv(t_ns, event.type, kind.value, {"type": event.type, **fields}, scrubbed=True)
         else:
             ms = 0.0
             rec.recv(t_ns, event.type, kind.value, event.to_dict(), self._bytes_per_ms)
-        for v in self.rules.observe(event, sent=False):
-            rec.violation(t_ns, v.rule, v.side, v.message, v.event_type)
+        if not self._live:
+            for v in self.rules.observe(event, sent=False):
+                rec.violation(t_ns, v.rule, v.side, v.message, v.event_type)
         if kind is Kind.SPEECH_STARTED and self._on_speech_started is not None:
             self._on_speech_started(t_ns)
-        self._account(t_ns, event, ms)
+        self._account(t_ns, event, ms, response_id)
         self._inbox.put(Incoming(t_ns, event))
         return event
 
@@ -151,14 +161,16 @@ class Receiver:
 
     def observe_sent(self, t_ns: int, event: Event) -> None:
         """Check a client event we sent against the state tables (local violations)."""
+        if self._live:
+            return
         for v in self.rules.observe(event, sent=True):
             self._rec.violation(t_ns, v.rule, v.side, v.message, v.event_type)
 
-    def _account(self, t_ns: int, event: Event, ms: float) -> None:
+    def _account(self, t_ns: int, event: Event, ms: float, response_id: Any) -> None:
         """The caller's loudspeaker: each response's audio arrivals, playout start and underruns."""
         kind = event.kind
         if kind is Kind.OUTPUT_AUDIO_DELTA:
-            player = self._player(event.get("response_id"))
+            player = self._player(response_id)
             if player is None or player.stopped_ns is not None:
                 return
             if not player.arrivals:

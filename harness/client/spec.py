@@ -12,13 +12,16 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 from typing import Any
 
 from harness.corpus import SHIPPED_CORPORA_DIR
+from harness.protocol.formats import Dialect
+from harness.protocol.live_session import LIVE_PATH
 
 AUTH_SCHEMES = ("bearer", "api-key", "none")
 WS_IMPLS = ("sansio", "sync")
+DIALECTS = tuple(d.value for d in Dialect)
 
 
 class SpecError(ValueError):
@@ -67,9 +70,8 @@ class SessionSpec:
         if parts.scheme not in ("ws", "wss") or not parts.hostname:
             raise SpecError(f"the target URL must start with ws:// or wss:// and name a host (got scheme "
                             f"{parts.scheme!r}); use ws://HOST:PORT/PATH or wss://HOST/PATH")
-        if self.dialect == "live":
-            raise SpecError("dialect='live': the caller does not speak Live yet (harness.protocol and the "
-                            "simulator do); use 'ga' or 'beta'")
+        if self.dialect not in DIALECTS:
+            raise SpecError(f"dialect={self.dialect!r} is unknown; use one of {', '.join(DIALECTS)}")
         if self.auth not in AUTH_SCHEMES:
             raise SpecError(f"auth={self.auth!r} is unknown; use one of {', '.join(AUTH_SCHEMES)}")
         if not self.rtt_interval_s >= 0:
@@ -86,6 +88,15 @@ class SessionSpec:
             raise SpecError(f"vad_fallback={self.vad_fallback!r}: use manual or none")
         if self.turn_timeout_s <= 0:
             raise SpecError(f"turn_timeout_s={self.turn_timeout_s} must be > 0")
+
+    def session_url(self) -> str:
+        """The URL this session connects to. A Live session aimed at a Realtime path (`.../realtime`,
+        as the embedded simulator's URL) or at a bare host goes to `/v1/live/sessions` on the same
+        host, query kept; any other path is the target's own choice and is used as given."""
+        parts = urlsplit(self.url)
+        if self.dialect != "live" or not (parts.path in ("", "/") or parts.path.rstrip("/").endswith("/realtime")):
+            return self.url
+        return urlunsplit(parts._replace(path=LIVE_PATH))
 
     def trace_path(self) -> Path:
         return Path(self.trace_dir) / f"{self.worker}-{self.session_id}.jsonl"

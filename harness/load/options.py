@@ -155,7 +155,7 @@ def add_harness_options(parser: Any) -> None:
     # In the web UI, Locust's own host field is the target (environment.host), so no second field.
     _option(group, "--target", default=os.environ.get("HARNESS_TARGET", ""), web_ui=False,
             help="Realtime WebSocket URL (ws:// or wss://; the web UI's host field); env HARNESS_TARGET")
-    _option(group, "--dialect", default="ga", choices=tuple(d.value for d in Dialect), help="ga or beta")
+    _option(group, "--dialect", default="ga", choices=tuple(d.value for d in Dialect), help="ga, beta or live (/v1/live/sessions)")
     _option(group, "--format", dest="audio_format", default="pcm16", choices=tuple(f.value for f in AudioFormat),
             help="pcm16, g711_ulaw or g711_alaw")
     _option(group, "--corpus", default="corpora/default", help="corpus directory (manifest.json)")
@@ -286,10 +286,7 @@ class LoadSettings:
         if not re.match(r"^wss?://[^/\s]+", target):
             raise LoadSettingsError(f"--target {target!r} is not a WebSocket URL; use ws://HOST:PORT/PATH or wss://...")
         if options.dialect not in {d.value for d in Dialect}:
-            raise LoadSettingsError(f"--dialect {options.dialect!r}: use ga or beta")
-        if options.dialect == Dialect.LIVE.value:
-            raise LoadSettingsError("--dialect live: the caller does not speak Live yet (the simulator serves it at "
-                                    "/v1/live/sessions; see README 'Live API'); use ga or beta")
+            raise LoadSettingsError(f"--dialect {options.dialect!r}: use ga, beta or live")
         if options.audio_format not in {f.value for f in AudioFormat}:
             raise LoadSettingsError(f"--format {options.audio_format!r}: use pcm16, g711_ulaw or g711_alaw")
         try:
@@ -299,7 +296,13 @@ class LoadSettings:
                                     'give e.g. \'{"barge_in": {"barge_offset_ms": 400}}\'') from None
         if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
             raise LoadSettingsError("--scenario-params must map scenario names to objects of parameters")
-        from harness.scenarios import check_params
+        from harness.scenarios import check_dialect, check_params
+
+        for name in parse_mix(options.scenario):
+            try:
+                check_dialect(name, options.dialect)
+            except ValueError as exc:   # SpecError: one line, before anything starts
+                raise LoadSettingsError(f"--scenario: {exc}") from None
 
         for name, given in params.items():
             try:

@@ -27,6 +27,7 @@ import math
 from typing import Any, Callable
 
 from harness.metrics.incidents import classify_turn
+from harness.metrics.live_meter import LiveMeter
 from harness.metrics import quantiles
 from harness.metrics.matcher import TurnMatcher, TurnState
 from harness.metrics.probes import heard_discarded, probe_columns
@@ -65,6 +66,8 @@ class TurnMeter:
         self.on_record = on_record
         self._emitted: set[Any] = set()
         self._credited: set[str] = set()    # strays already charged to a turn
+        # Live has no protocol turns: its answers are delimited by the caller's speech (live_meter)
+        self.live = LiveMeter() if self.index.header.get("dialect") == "live" else None
 
     @property
     def header(self) -> dict[str, Any]:
@@ -73,6 +76,8 @@ class TurnMeter:
     def add(self, record: dict[str, Any]) -> None:
         self.index.add(record)
         self.matcher.add(record)
+        if self.live is not None:
+            self.live.add(record)
         kind = record.get("rec")
         if kind == Rec.MARK and record.get("mark") == Mark.TURN_END:
             state = self.matcher.turns.get(record.get("turn"))
@@ -88,6 +93,8 @@ class TurnMeter:
         self.index.add_append(turn, t_ns, sched_ns, input_ms, audio_ms, speech)
 
     def answer(self, turn: Any) -> ResponseFacts | None:
+        if self.live is not None:
+            return self.live.facts(turn)
         return self.matcher.answer(turn)
 
     def follow(self, turn: Any) -> ResponseFacts | None:
@@ -104,6 +111,9 @@ class TurnMeter:
 
     # -- one turn -------------------------------------------------------------------------------
     def _responses(self, state: TurnState) -> list[ResponseFacts]:
+        if self.live is not None:
+            facts = self.live.facts(state.turn)
+            return [facts] if facts is not None else []
         log = self.index.log
         return [r for r in (log.get(state.answer), log.get(state.follow)) if r is not None]
 
@@ -127,7 +137,7 @@ class TurnMeter:
         end_ns = _t(state.speech_end)
         manual = state.manual
         started, stopped = (None, None) if manual else (state.started, state.stopped)
-        answer = self.index.log.get(state.answer)
+        answer = self.answer(turn)
         responses = self._responses(state)
         first_commit = state.committed
         committed, stopped = self._final_commit(first_commit, stopped, answer, state.next_start_ns)
@@ -165,6 +175,8 @@ class TurnMeter:
         row.update(probe_columns(ix, state, answer, row["ttfa_ms"], self.records))
         row.update(self._lateness(turn))
         next_ns = state.next_start_ns
+        if self.live is not None:
+            row.update(self._live_only(state, answer, true_end_input_ms))
         row["violations"] = sum(1 for t in ix.violation_times if t >= state.start_ns and (next_ns is None or t < next_ns))
         row["status"] = self._status(turn, answer, start.get("expect")).value
         if row["status"] == Status.INVALID_PACING:
@@ -178,6 +190,23 @@ class TurnMeter:
         row["incident"] = incident.cause if incident else None
         row["incident_evidence"] = incident.evidence if incident else None
         return row
+
+    def _live_only(self, state: TurnState, answer: ResponseFacts | None, true_end_ms: float | None) -> dict[str, Any]:
+        """The columns whose Live meaning differs (protocol/live_turns.py LIVE_METRICS): an answer
+        ends by going quiet (no response_done_ms), barge-in is the interrupting speech start ->
+        the answer's last chunk, and the server's end of speech is its input transcript's end_ms."""
+        assert self.live is not None
+        found = self.live.turns.get(state.turn)
+        server_end_ms = found.transcript_end_ms if found is not None else None
+        error = float(server_end_ms) - float(true_end_ms) if server_end_ms is not None and true_end_ms is not None \
+            else None
+        verdict = None
+        if error is not None:
+            verdict = (VadVerdict.EARLY if error < -EARLY_TOLERANCE_MS else VadVerdict.LATE if error > LATE_TOLERANCE_MS
+                       else VadVerdict.OK).value
+        barge_in = self.live.barge_in_ms(state.turn) if state.start.get("expect") == "barge_in" else None
+        return {"response_done_ms": None, "vad_end_error_ms": error, "vad_verdict": verdict,
+                "barge_in_ms": barge_in, "response_reason": None}
 
     def _wall_s(self, t_ns: int) -> float | None:
         clock = self.index.header.get("clock") or {}

@@ -87,15 +87,26 @@ class LiveAnswers:
         if self.open is None:
             self.transcript_end_ms = end_ms
 
+    def answer_index(self, t_ns: int) -> int | None:
+        """Which answer a chunk arriving at `t_ns` would belong to (its index in `answers`; a new
+        answer is `len(answers)`), None for none: the rule `audio` applies, without applying it."""
+        current = self.open
+        if current is not None and t_ns <= current.quiet_after_ns():
+            return len(self.answers) - 1
+        if self.speech_end_ns is None or t_ns < self.speech_end_ns:
+            return None
+        return len(self.answers)
+
     def audio(self, t_ns: int, audio_ms: float) -> LiveAnswer | None:
         """One output chunk: it opens the answer of the unanswered utterance or extends the open one.
         A chunk that is neither (a server talking on its own) returns None."""
+        index = self.answer_index(t_ns)
+        if index is None:
+            return None
         current = self.open
-        if current is not None and t_ns <= current.quiet_after_ns():
+        if current is not None and index < len(self.answers):
             current.last_ns, current.audio_ms, current.chunks = t_ns, current.audio_ms + audio_ms, current.chunks + 1
             return current
-        if self.speech_end_ns is None or t_ns < self.speech_end_ns:
-            return None
         self.open = LiveAnswer(t_ns, t_ns, audio_ms)
         self.answers.append(self.open)
         self.speech_end_ns = None

@@ -23,7 +23,10 @@ def _histogram_bar(values: np.ndarray, bins: int, name: str, color: str) -> go.B
     values = values[np.isfinite(values)]
     if values.size == 0:
         return None
-    counts, edges = np.histogram(values, bins=bins)
+    try:
+        counts, edges = np.histogram(values, bins=bins)
+    except ValueError:   # values a float's precision apart have no finite-sized bins: one bar holds them
+        counts, edges = np.histogram(values, bins=1)
     centres = (edges[:-1] + edges[1:]) / 2
     return go.Bar(x=centres, y=counts, width=np.diff(edges), name=name, marker={"color": color},
                   hovertemplate="%{x:.0f} ms: %{y} turns<extra></extra>")

@@ -119,6 +119,29 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
+# Why each scenario does not run in the live dialect (the rest do: plain). One line each, said
+# before anything starts.
+LIVE_UNAVAILABLE: dict[str, str] = {
+    "manual": "Live has no input commit or turn detection to turn off (the service decides when to answer)",
+    "barge_in": "the caller's Live barge-in flow (interrupting speech -> the answer's audio stops) is not built yet",
+    "client_cancel": "Live has no response.cancel",
+    "function_call": "Live's tools belong to a delegation backend, not the voice session",
+    "noisy_playback": "it reacts to speech_started, which Live does not send",
+    "silence": "Live answers carry no response id to charge a false trigger to; not measured in Live yet",
+    "endpointing": "it compares server VAD with a manual commit, and Live has neither",
+    "pause_ladder": "it reads the server VAD's commits, which Live does not send",
+    "backchannel": "it reads speech_started and response.cancel, which Live does not send",
+    "noise_ladder": "it reads the server VAD's commits, which Live does not send",
+}
+
+
+def check_dialect(name: str, dialect: str) -> None:
+    """SpecError (one line) for a scenario the dialect cannot run: checked before a run starts."""
+    if dialect == Dialect.LIVE.value and name in LIVE_UNAVAILABLE:
+        raise SpecError(f"scenario {name} is not available in the live dialect because {LIVE_UNAVAILABLE[name]}; "
+                        f"use plain (or --dialect ga/beta)")
+
+
 def scenario_named(name: str) -> Scenario:
     try:
         return SCENARIOS[name]
@@ -141,6 +164,7 @@ def prepare(spec: SessionSpec) -> tuple[Scenario, Setup, str]:
     spec.check()
     scenario = scenario_named(spec.scenario)
     check_params(scenario.name, spec.scenario_params)
+    check_dialect(scenario.name, spec.dialect)
     params = {**scenario.defaults, **spec.scenario_params}
     turns = max(spec.turns, scenario.min_turns)
     fmt, dialect = AudioFormat(spec.fmt), Dialect(spec.dialect)
@@ -252,4 +276,4 @@ def run_sessions(specs: Sequence[SessionSpec], stop: threading.Event | None = No
     return [r for r in run_each(specs, lambda spec: run_scenario(spec, stop, on_turn_end)) if r is not None]
 
 
-__all__ = ["SCENARIOS", "Scenario", "Setup", "check_params", "preencode", "prepare", "run_each", "run_scenario", "run_sessions", "scenario_named", "session_result"]
+__all__ = ["LIVE_UNAVAILABLE", "SCENARIOS", "Scenario", "Setup", "check_dialect", "check_params", "preencode", "prepare", "run_each", "run_scenario", "run_sessions", "scenario_named", "session_result"]
