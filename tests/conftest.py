@@ -75,3 +75,14 @@ def sim_factory() -> Iterator[Callable[..., Any]]:
 def sim(sim_factory: Callable[..., Any]) -> Any:
     """A simulator with the default SimConfig (fixed latencies, no faults)."""
     return sim_factory()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """No test module may import Locust (or gevent's patching) at collection: it would monkey-patch
+    this process's sockets and threads, and break pytest-xdist's workers and every real-time test."""
+    import sys
+
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("socket"):
+        raise pytest.UsageError("a test module imported locust/gevent patching at collection; import it in a "
+                                "subprocess or inside the test (see harness/load/status.py's lazy import)")

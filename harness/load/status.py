@@ -18,9 +18,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-import gevent
 import orjson
-from locust import events
 
 from harness.load.progress import PROGRESS_DIR_ENV, STATUS_EVERY_S, WINDOW_S, WINDOW_TURNS, StatusKey
 
@@ -79,8 +77,13 @@ def start(environment: Any, worker: str) -> None:
     folder_name = os.environ.get(PROGRESS_DIR_ENV)
     if not folder_name or _writer:
         return
+    import gevent   # here, not at import: importing this module must not monkey-patch a test process
+
     folder = Path(folder_name)
     folder.mkdir(parents=True, exist_ok=True)
+    if _final not in _listening:
+        environment.events.quitting.add_listener(_final)
+        _listening.append(_final)
 
     def users() -> int | None:
         runner = environment.runner
@@ -97,7 +100,9 @@ def start(environment: Any, worker: str) -> None:
     _writer.append((gevent.spawn(loop), folder, worker, users))
 
 
-@events.quitting.add_listener
+_listening: list[Any] = []
+
+
 def _final(**_: Any) -> None:
     """The last snapshot, with every turn this process counted, before it exits."""
     if not _writer:
