@@ -55,7 +55,8 @@ def _started_turns(out: Path) -> int:
 
 def _check_run_directory(out: Path, done: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
     assert (out / "summary.json").is_file(), done.stdout[-1500:] + done.stderr[-1500:]
-    assert (out / "report.html").stat().st_size > 100_000          # the report built
+    assert (out / "report.html").stat().st_size > 20_000           # the report built (plotly beside it, once)
+    assert (out / "plotly.min.js").stat().st_size > 1_000_000
     rows = _rows(out)
     assert len(rows) == _started_turns(out) > 0                      # every started turn has its record
     assert json.loads((out / "summary.json").read_text())["exit_code"] == done.returncode
