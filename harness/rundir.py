@@ -47,6 +47,19 @@ def simulator_gate(simulator: dict[str, Any] | None) -> dict[str, Any] | None:
             "threshold": limit, "value": p99, "passed": passed, "message": message}
 
 
+def apply_simulator_gate(summary: dict[str, Any], sim_gate: dict[str, Any] | None) -> None:
+    """A failed simulator gate decides the run (exit 5) before every other verdict but one: when the
+    target refused every session (exit 3) no turn was measured, so the simulator's lateness (of its
+    idle timers alone) shaped nothing and is only noted."""
+    if sim_gate is None or sim_gate["passed"]:
+        return
+    if summary["exit_code"] == EXIT_TARGET_FAILED:
+        summary["why"].append(f"also: {sim_gate['message']}")
+        return
+    summary["passed"], summary["exit_code"] = False, EXIT_SIM_OVERLOADED
+    summary["why"].insert(0, str(sim_gate["message"]))
+
+
 def sessions_missing_from(out: Path, sessions: list[dict[str, Any]],
                           records: list[dict[str, Any]] | None = None,
                           progress: StepCallback | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -220,10 +233,7 @@ def finalize_run(out: Path, run: dict[str, Any], slo_items: list[str], pacing_li
         results.append({k: v for k, v in sim_gate.items() if k != "message"})
     summary["slos"] = results
     summary["passed"], summary["exit_code"], summary["why"] = verdict(summary)
-    if sim_gate is not None and not sim_gate["passed"]:
-        # before any other verdict: what was measured is the simulator's overload, including a failure to connect
-        summary["passed"], summary["exit_code"] = False, EXIT_SIM_OVERLOADED
-        summary["why"].insert(0, str(sim_gate["message"]))
+    apply_simulator_gate(summary, sim_gate)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     write_junit(out / "junit.xml", str(run.get("run_id")), results, run=run)
     from harness.replay.bundle import write_incident_bundles

@@ -165,3 +165,18 @@ def test_a_run_against_a_simulator_of_two_processes_merges_their_lateness(tmp_pa
     assert summary["simulator"]["lateness"]["processes"] == 2
     assert summary["sessions"]["total"] >= 1 and summary["sessions"]["connect_failed"] == 0
     assert summary["simulator"]["lateness"]["kinds"]["send"]["count"] > 0
+
+
+def test_a_late_simulator_decides_a_measured_run_but_only_notes_itself_beside_a_refused_one() -> None:
+    from harness.rundir import apply_simulator_gate
+
+    late = {"passed": False, "message": "the simulator could not keep its latency model"}
+    measured = {"passed": True, "exit_code": 0, "why": []}
+    apply_simulator_gate(measured, late)
+    assert (measured["exit_code"], measured["why"][0]) == (5, late["message"])
+    refused = {"passed": False, "exit_code": 3, "why": ["the target failed: 3 of 3 sessions could not connect"]}
+    apply_simulator_gate(refused, late)
+    assert refused["exit_code"] == 3 and refused["why"][-1] == "also: " + late["message"]
+    on_time = {"passed": True, "exit_code": 0, "why": []}
+    apply_simulator_gate(on_time, {"passed": True, "message": None})
+    assert on_time == {"passed": True, "exit_code": 0, "why": []}
