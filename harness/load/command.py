@@ -140,17 +140,15 @@ def _locust_command(args: argparse.Namespace, settings: LoadSettings) -> list[st
 
 
 def corpus_folder(given: str) -> str:
-    """`--corpus` as an absolute folder, found wherever `harness run` was started: as given when it
-    holds a manifest, else against the repository (`corpora/default`, the default, from /tmp) or as a
-    shipped corpus's name; unchanged when none fits (the settings check then names it)."""
-    from harness.corpus import SHIPPED_CORPORA_DIR
+    """`--corpus` as an absolute folder, found wherever `harness run` was started (a folder, or a
+    shipped corpus's name: harness.corpus.resolve_corpus_dir); unchanged when none fits (the
+    settings check then names it)."""
+    from harness.corpus.loader import CorpusError, resolve_corpus_dir
 
-    path = Path(given)
-    candidates = [path] if path.is_absolute() else [path, SHIPPED_CORPORA_DIR.parent / path, SHIPPED_CORPORA_DIR / path]
-    for candidate in candidates:
-        if (candidate / "manifest.json").is_file():
-            return str(candidate.resolve())
-    return given
+    try:
+        return str(resolve_corpus_dir(given).resolve())
+    except CorpusError:
+        return given
 
 
 def _stop_child(child: subprocess.Popen[bytes]) -> None:

@@ -309,13 +309,19 @@ class LoadSettings:
                 check_params(name, given)
             except ValueError as exc:   # SpecError: a user error, said as the option's
                 raise LoadSettingsError(f"--scenario-params: {exc}") from None
-        if not Path(options.corpus, "manifest.json").is_file():
+        from harness.corpus.loader import CorpusError, resolve_corpus_dir
+
+        try:   # a folder, or a shipped corpus by name (`default`, `corpora/default`) from any directory
+            corpus = str(resolve_corpus_dir(options.corpus).resolve())
+        except CorpusError as exc:
+            raise LoadSettingsError(f"--corpus {options.corpus}: {exc}") from None
+        if not Path(corpus, "manifest.json").is_file():
             raise LoadSettingsError(f"--corpus {options.corpus}: no manifest.json there; "
                                     "point it at a corpus folder (e.g. corpora/default)")
         api_key_env = _check_api_key(target, options.auth, options.api_key_env)
         run_id = options.run_id or os.environ.get("HARNESS_RUN_ID") or new_run_id()
         out = Path(options.out or os.environ.get("HARNESS_OUT") or Path("reports") / run_id)
-        return cls(target=target, dialect=options.dialect, fmt=options.audio_format, corpus=options.corpus,
+        return cls(target=target, dialect=options.dialect, fmt=options.audio_format, corpus=corpus,
                    mix=parse_mix(options.scenario), scenario_params=params, turns=options.turns,
                    chunk_ms=options.chunk_ms, rtf=options.rtf, turn_timeout_s=options.turn_timeout,
                    vad_fallback=getattr(options, "vad_fallback", "manual"),

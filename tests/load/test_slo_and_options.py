@@ -109,7 +109,7 @@ def _options(**overrides: object) -> SimpleNamespace:
     ({"target": ""}, "no target"),
     ({"audio_format": "opus"}, "--format 'opus'"),
     ({"dialect": "v2"}, "--dialect 'v2'"),
-    ({"corpus": "/nonexistent"}, "no manifest.json"),
+    ({"corpus": "/nonexistent"}, "no such corpus folder"),
     ({"scenario_params": "{oops"}, "not valid JSON"),
 ])
 def test_bad_run_settings_fail_with_one_line_naming_the_setting(overrides: dict, fragment: str) -> None:
