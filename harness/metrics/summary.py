@@ -17,15 +17,13 @@ import numpy as np
 
 from harness.metrics.incidents import CAUSES, UNHEARD_CAUSES
 from harness.metrics.record import STATUSES, VAD_VERDICTS
-from harness.metrics.uncertainty import describe, percentile_intervals
+from harness.metrics.uncertainty import describe, mean_interval, percentile_intervals
 from harness.protocol.rules import SESSION_RULES
 
 METRICS = ("ttfa_ms", "ttfa_from_commit_ms", "ttfa_audible_ms", "vad_stop_ms", "vad_commit_ms", "vad_end_error_ms",
            "response_done_ms", "cancel_ack_ms", "cancel_leak_ms", "barge_in_ms", "truncate_ack_ms",
            "tool_args_ms", "tool_roundtrip_ms", "underrun_count", "underrun_ms", "audio_ms", "leading_silence_ms",
            "send_lateness_p99_ms", "heard_ms", "discarded_ms", "endpointing_cost_ms", "network_rtt_ms")
-BOOTSTRAP_RESAMPLES = 1000
-BOOTSTRAP_SEED = 18
 GROUP_BY = ("scenario", "format", "dialect", "utterance")
 PERCENTILES = (50, 90, 95, 99)
 
@@ -93,21 +91,13 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
             "uncertainty": describe()}
 
 
-def mean_interval_95(values: list[float]) -> list[float] | None:
-    """A seeded percentile-bootstrap 95 % interval of the mean: a local stand-in for the run-wide
-    uncertainty module (harness.metrics.uncertainty) until it exists; None below 2 values."""
-    if len(values) < 2:
-        return None
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    sample = np.asarray(values, dtype="float64")
-    means = rng.choice(sample, size=(BOOTSTRAP_RESAMPLES, sample.size), replace=True).mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return [float(low), float(high)]
-
-
 def _cost_stats(values: list[float]) -> dict[str, Any]:
     return {"count": len(values), "mean": float(np.mean(values)) if values else None,
-            "p50": float(np.percentile(values, 50)) if values else None, "ci95_mean": mean_interval_95(values)}
+            "p50": float(np.percentile(values, 50)) if values else None, "ci95_mean": _listed(mean_interval(values))}
+
+
+def _listed(interval: tuple[float, float] | None) -> list[float] | None:
+    return None if interval is None else [interval[0], interval[1]]
 
 
 def _share_by(records: list[dict[str, Any]], level: str, hit: Callable[[dict[str, Any]], bool],

@@ -102,6 +102,22 @@ def percentile_intervals(values: Iterable[Any], percentiles: Sequence[float] = (
     return block
 
 
+def mean_interval(values: Iterable[Any], level: float = LEVEL, resamples: int = RESAMPLES,
+                  seed: int = SEED) -> tuple[float, float] | None:
+    """(low, high) of the `level` percentile-bootstrap interval of the mean; None below 2 values.
+    Resampled in blocks, so memory stays bounded for any n."""
+    array = _finite_sorted(values)
+    if array.size < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    block = max(1, min(resamples, 2_000_000 // array.size))
+    means = np.concatenate([rng.choice(array, size=(min(block, resamples - start), array.size)).mean(axis=1)
+                            for start in range(0, resamples, block)])
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
 def describe(level: float = LEVEL) -> dict[str, Any]:
     """summary.json's `uncertainty`: how every `ci` block was computed."""
     return {"level": level, "method": METHOD, "resamples": RESAMPLES, "seed": SEED,

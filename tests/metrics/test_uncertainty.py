@@ -93,3 +93,17 @@ def test_every_percentile_in_the_summary_has_its_interval_overall_and_by_group()
 def test_intervals_separate_only_when_they_do_not_overlap() -> None:
     assert separated([1, 2], [3, 4]) == 1 and separated([3, 4], [1, 2]) == -1
     assert separated([1, 3], [2, 4]) == 0 and separated(None, [1, 2]) == 0
+
+
+def test_the_mean_interval_covers_the_true_mean_in_about_95_percent_of_samples() -> None:
+    from harness.metrics.uncertainty import mean_interval
+
+    rng = np.random.default_rng(7)
+    covered = 0
+    trials = 300
+    for _ in range(trials):
+        sample = rng.normal(100.0, 15.0, 40)
+        low, high = mean_interval(sample, resamples=500, seed=int(rng.integers(1 << 30)))
+        covered += low <= 100.0 <= high
+    assert 0.90 <= covered / trials <= 0.985
+    assert mean_interval([5.0]) is None
