@@ -60,7 +60,7 @@ def test_pip_install_of_a_clone_into_a_fresh_venv_runs_from_another_directory(tm
     assert all(found["counts"]) and found["noise"] > 0, found
 
     out = elsewhere / "reports" / "run"
-    done = subprocess.run([str(venv / "bin" / "harness"), "run", "-u", "2", "-r", "2", "-t", "8s", "--turns", "2",
+    done = subprocess.run([str(venv / "bin" / "harness"), "run", "-u", "2", "-r", "2", "-t", "15s", "--turns", "2",
                            "--rtf", "2", "--corpus", "default", "--pacing-limit-ms", "100",
                            "--lateness-limit-ms", "1000", "--out", str(out)],
                           cwd=elsewhere, capture_output=True, text=True, timeout=300, env=env)
