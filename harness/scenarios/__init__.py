@@ -131,7 +131,7 @@ LIVE_UNAVAILABLE: dict[str, str] = {
     "client_cancel": "Live has no response.cancel",
     "function_call": "Live's tools belong to a delegation backend, not the voice session",
     "noisy_playback": "it reacts to speech_started, which Live does not send",
-    "silence": "Live answers carry no response id to charge a false trigger to; not measured in Live yet",
+    "silence": "a Live answer is delimited by the caller's speech end, so an answer to no speech is not attributed yet",
     "endpointing": "it compares server VAD with a manual commit, and Live has neither",
     "pause_ladder": "it reads the server VAD's commits, which Live does not send",
     "backchannel": "it reads speech_started and response.cancel, which Live does not send",
