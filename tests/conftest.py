@@ -39,6 +39,7 @@ TIMING_MODULES = frozenset({
     "test_truth_latency.py", "test_latency_truth.py", "test_overload_gate.py", "test_probes_e2e.py",
     "test_rtt.py", "test_rtt_netem.py", "test_rtt_relay.py", "test_pacer.py", "test_processes.py",
     "test_harness_run.py", "test_target_behaviours.py", "test_playout_e2e.py",
+    "test_live_truth.py",
 })
 
 

@@ -177,6 +177,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"harness replay: timeline {args.timeline_only}")
         return 0
     _check(args)
+    if bundle["dialect"] == "live":
+        raise BundleError(f"{bundle_dir}: replay of a Live bundle is not supported: a replay re-opens the recorded "
+                          "session from its session.update and decides on Realtime server events (response ids, "
+                          "speech_started, response.done) that Live does not send; rerun the scenario with "
+                          "`harness run --dialect live` (or view it with --timeline-only)")
     # the same key rules as harness run, before anything starts: a named variable must be set, a
     # target off this machine needs a key unless --auth none (the embedded simulator is loopback)
     api_key_env = _check_api_key(args.target or "ws://127.0.0.1/v1/realtime", args.auth, args.api_key_env)

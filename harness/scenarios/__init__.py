@@ -63,7 +63,7 @@ from harness.scenarios.base import VAD_PARAMS, corpus_of, pick_utterances, sessi
 from harness.scenarios.conversation import run_manual, run_plain, run_silence
 from harness.scenarios import backchannel, noise_ladder, pause_ladder
 from harness.scenarios.endpointing import run_endpointing
-from harness.scenarios.interruptions import run_barge_in, run_client_cancel, run_noisy_playback
+from harness.scenarios.interruptions import run_barge_in, run_client_cancel, run_live_barge_in, run_noisy_playback
 from harness.scenarios.tools import TOOLS, run_function_call
 
 T = TypeVar("T")
@@ -92,13 +92,18 @@ class Scenario:
     corpus_param: str | None = None   # a param naming the corpus instead of spec.corpus
     # a probe's own clips, built from the turns' utterances before the session connects
     prepare_clips: Callable[[Setup, list[Any]], None] | None = None
+    live_run: Callable[[Session, Setup], None] | None = None   # the flow in Live, when it differs
+
+    def flow(self, dialect: str) -> Callable[[Session, Setup], None]:
+        """The flow this scenario runs in `dialect`."""
+        return self.live_run if dialect == Dialect.LIVE.value and self.live_run is not None else self.run
 
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s for s in (
         Scenario("plain", run_plain, {"wait_playout": True, "think_ms": 0}),
         Scenario("manual", run_manual, {"wait_playout": True, "think_ms": 0}, server_vad=False),
-        Scenario("barge_in", run_barge_in, {"barge_offset_ms": 500}, min_turns=2),
+        Scenario("barge_in", run_barge_in, {"barge_offset_ms": 500}, min_turns=2, live_run=run_live_barge_in),
         Scenario("client_cancel", run_client_cancel, {"cancel_after_ms": 400, "think_ms": 0}),
         Scenario("function_call", run_function_call,
                  {"tool_delay_ms": 100, "tools_corpus": "tools", "think_ms": 0,
@@ -119,15 +124,14 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-# Why each scenario does not run in the live dialect (the rest do: plain). One line each, said
+# Why each scenario does not run in the live dialect (the rest do: plain, barge_in). One line each, said
 # before anything starts.
 LIVE_UNAVAILABLE: dict[str, str] = {
     "manual": "Live has no input commit or turn detection to turn off (the service decides when to answer)",
-    "barge_in": "the caller's Live barge-in flow (interrupting speech -> the answer's audio stops) is not built yet",
     "client_cancel": "Live has no response.cancel",
     "function_call": "Live's tools belong to a delegation backend, not the voice session",
     "noisy_playback": "it reacts to speech_started, which Live does not send",
-    "silence": "Live answers carry no response id to charge a false trigger to; not measured in Live yet",
+    "silence": "a Live answer is delimited by the caller's speech end, so an answer to no speech is not attributed yet",
     "endpointing": "it compares server VAD with a manual commit, and Live has neither",
     "pause_ladder": "it reads the server VAD's commits, which Live does not send",
     "backchannel": "it reads speech_started and response.cancel, which Live does not send",
@@ -139,7 +143,7 @@ def check_dialect(name: str, dialect: str) -> None:
     """SpecError (one line) for a scenario the dialect cannot run: checked before a run starts."""
     if dialect == Dialect.LIVE.value and name in LIVE_UNAVAILABLE:
         raise SpecError(f"scenario {name} is not available in the live dialect because {LIVE_UNAVAILABLE[name]}; "
-                        f"use plain (or --dialect ga/beta)")
+                        f"use plain or barge_in (or --dialect ga/beta)")
 
 
 def scenario_named(name: str) -> Scenario:
@@ -236,7 +240,7 @@ def run_scenario(spec: SessionSpec, stop: threading.Event | None = None,
             config = session_config(spec, server_vad=scenario.server_vad,
                                     tools=TOOLS if scenario.tools else None, params=setup.params)
             if session.open(config):
-                scenario.run(session, setup)
+                scenario.flow(spec.dialect)(session, setup)
     except Exception:       # recorded in the trace by Session.__exit__ (mark "error", footer "error")
         pass
     return session_result(session)

@@ -3,7 +3,9 @@
 barge_in        each answer but the last is interrupted: `barge_offset_ms` after its playout
                 started, the next utterance starts; on the server's `speech_started` the caller
                 stops playout and truncates the answer at the played position. The interrupted
-                turn's `turn_start` says `expect: "barge_in"`.
+                turn's `turn_start` says `expect: "barge_in"`. In Live (no `speech_started`, no
+                truncate) the caller just speaks over the answer: the server's VAD stops its audio,
+                and the interrupted turn ends once its answer is over (`run_live_barge_in`).
 client_cancel   once `cancel_after_ms` of the answer's audio has arrived, `response.cancel`, stop
                 playout, truncate at the played position; the turn says `expect: "cancel"`.
 noisy_playback  while the answer plays, the caller's microphone picks up noise (`noise`, a clip of
@@ -113,6 +115,33 @@ def run_barge_in(session: Session, setup: Setup) -> None:
                 break
         else:
             session.timeout_turn(watch.turn, budget_s, "speech_started")
+        watch = next_watch
+    _finish(session, watch, turn_budget_s(spec, clips[-1].audio_ms))
+
+
+def run_live_barge_in(session: Session, setup: Setup) -> None:
+    """barge_in in Live: speak over the answer and follow it until it is over (the meter closes an
+    interrupted answer when the interrupting utterance ends, or when it goes quiet before); its
+    audio plays out what arrived. `barge_in_ms` is the interrupting speech start -> its last chunk."""
+    spec, clips = setup.spec, setup.clips
+    offset_ms = float(setup.params["barge_offset_ms"])
+    watch = _speak(session, setup, 0)
+    for index in range(1, len(clips)):
+        if not _wait_playout_offset(session, watch, offset_ms, turn_budget_s(spec, clips[index - 1].audio_ms)):
+            _finish(session, watch, spec.turn_timeout_s)
+            watch = _speak(session, setup, index)
+            continue
+        next_watch = _speak(session, setup, index)
+        budget_s = turn_budget_s(spec, clips[index].audio_ms)
+        if not watch.done:
+            for item in session.events(budget_s):
+                next_watch.see(item)
+                if watch.done:
+                    break
+        if watch.done:
+            session.end_turn(watch.turn, "ok")
+        else:
+            session.timeout_turn(watch.turn, budget_s, "answer_over")
         watch = next_watch
     _finish(session, watch, turn_budget_s(spec, clips[-1].audio_ms))
 
