@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import collections
 import glob
+import gzip
 import json
 import os
 import platform
@@ -194,10 +195,11 @@ def analyse(run: Path, sink_csv: Path) -> dict[str, Any]:
     errors: list[float] = []
     lateness: list[float] = []     # appends sent at least STOP_S before their session was stopped
     unmatched, violations = 0, collections.Counter[str]()
-    for name in glob.glob(str(run / "traces" / "*.jsonl")):
+    # plain traces (older code) or compressed after the run (`*.jsonl.gz`, this code)
+    for name in glob.glob(str(run / "traces" / "*.jsonl")) + glob.glob(str(run / "traces" / "*.jsonl.gz")):
         appends: list[tuple[int, float]] = []
         stopped_ns = None
-        with open(name, "rb") as fh:
+        with (gzip.open(name, "rb") if name.endswith(".gz") else open(name, "rb")) as fh:
             for line in fh:
                 if line.startswith(b'{"rec":"recv"'):
                     rec = orjson.loads(line)

@@ -297,6 +297,18 @@ class Session:
         self._unfinished_errors()
         self.rec.close(reason)      # the footer: the meter records the turns still open
         self._deliver_records()
+        self._release()
+
+    def _release(self) -> None:
+        """Drop the callbacks that point back at this session from its connection, receiver and
+        stream: an ended session is then freed by reference counting, not left as cyclic garbage
+        for a full collection, which the load process defers for the whole run (harness.runtime)."""
+        if self.conn is not None and hasattr(self.conn, "on_pong"):
+            self.conn.on_pong = None
+        if self.receiver is not None:
+            self.receiver.release()
+        if self.stream is not None:
+            self.stream.release()
 
     def now_ns(self) -> int:
         """The session's clock (the trace's time base)."""

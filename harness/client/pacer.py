@@ -155,6 +155,11 @@ class AudioStream:
     def close(self) -> None:
         self.closed = True
 
+    def release(self) -> None:
+        """The session is over: drop its notify callback (it references the session)."""
+        self.closed = True
+        self._notify = None
+
     # -- pacer side ---------------------------------------------------------------------------
     def start(self, t0_ns: int) -> None:
         self.t0_ns = t0_ns

@@ -86,7 +86,7 @@ class Receiver:
                 for text in texts:
                     self.handle(t_ns, text)
         except ConnectionLost as exc:
-            self.lost = exc
+            self.lost = exc.with_traceback(None)   # no traceback: it would hold this frame (a cycle)
         except OSError as exc:   # the socket was released under us (abort): say what ended it
             self.lost = conn.ended(str(exc))
         except Exception as exc:  # a bug must end this session as an error, not hang it
@@ -94,6 +94,11 @@ class Receiver:
             self.lost = ConnectionLost(str(exc), 1011, "internal error", "client")
         finally:
             self.ended(self.lost)
+
+    def release(self) -> None:
+        """The session is over: forget its callbacks (they reference it; see Session._release)."""
+        self._on_speech_started = None
+        self._answer_of = None
 
     def ended(self, lost: ConnectionLost | None) -> None:
         """The connection is over: record how (before the session hears of it, so its turns end
