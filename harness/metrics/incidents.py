@@ -34,7 +34,7 @@ CUT_SHORT_MS_PER_CHAR = 30.0
 CUT_SHORT_MIN_CHARS = 20
 SPEECH_SLACK_MS = 200.0
 
-CAUSES = ("false_barge_in", "barge_in", "client_cancel_unexpected", "max_tokens", "content_filter", "failed",
+CAUSES = ("false_barge_in", "barge_in", "muted_barge_in", "client_cancel_unexpected", "max_tokens", "content_filter", "failed",
           "disconnected", "no_audio", "silent_audio", "audio_format_mismatch", "audio_cut_short", "stalled")
 # Causes that mean the caller heard no answer at all: a run whose every ok turn has one of them
 # heard nothing (the default gate, exit 6)
