@@ -7,7 +7,8 @@ append records, from the corpus segments) in input-audio time from the server's
 `prefix_padding_ms` before it detected them). The scenario's own interruptions (turn
 `expect` = cancel / barge_in, with real speech) are measured, not reported, and so is real
 speech cancelling a response before any of its audio arrived (nothing audible was cut; the
-early end of turn shows as `vad_verdict` early).
+early end of turn shows as `vad_verdict` early). Live's cuts (`false_barge_in` under noise,
+`muted_barge_in`) are inferred from the answer's end by `harness.metrics.live_meter`.
 
 Thresholds (documented in the README): a response is `stalled` when audio deltas stop for more
 than `STALL_LIMIT_MS` before its audio is done; `audio_cut_short` when it completed with less
@@ -34,7 +35,7 @@ CUT_SHORT_MS_PER_CHAR = 30.0
 CUT_SHORT_MIN_CHARS = 20
 SPEECH_SLACK_MS = 200.0
 
-CAUSES = ("false_barge_in", "barge_in", "client_cancel_unexpected", "max_tokens", "content_filter", "failed",
+CAUSES = ("false_barge_in", "barge_in", "muted_barge_in", "client_cancel_unexpected", "max_tokens", "content_filter", "failed",
           "disconnected", "no_audio", "silent_audio", "audio_format_mismatch", "audio_cut_short", "stalled")
 # Causes that mean the caller heard no answer at all: a run whose every ok turn has one of them
 # heard nothing (the default gate, exit 6)

@@ -187,6 +187,10 @@ class TurnMeter:
         if row["status"] in (Status.INVALID_PACING, Status.STOPPED):
             row["vad_verdict"] = None    # judged only on VAD turns that ran to their end
         incident = classify_turn(ix, start, [*responses, *self._strays(state)])
+        if incident is None and self.live is not None:   # Live's cuts, inferred from the answer's end
+            playout = next((m for m in ix.marks_named(Mark.PLAYOUT_START)
+                            if answer is not None and m.get("response_id") == answer.id), None)
+            incident = self.live.incident(turn, header.get("scenario"), _t(playout), start["t_ns"])
         row["incident"] = incident.cause if incident else None
         row["incident_evidence"] = incident.evidence if incident else None
         return row

@@ -33,7 +33,7 @@ config it needs). Scenario params (`SessionSpec.scenario_params`), all optional:
 |---|---|
 | plain | utterances (ids; default: the corpus cycled), wait_playout (true), think_ms (0) |
 | manual | same as plain; turn detection is off, the caller commits and asks for the response |
-| barge_in | barge_offset_ms (500) into the answer's playout; at least 2 turns |
+| barge_in | barge_offset_ms (500) into the answer's playout; at least 2 turns; mute_during_answer (false; Live only: every other attempt muted, 4 turns per muted + unmuted pair) |
 | client_cancel | cancel_after_ms (400) of received answer audio, think_ms (0) |
 | function_call | tool_delay_ms (100), tools_corpus ("tools"), utterances (tool requests), tool_choice ("auto") |
 | noisy_playback | noise ("babble"), noise_dbfs (-30), react (true), think_ms (0) |
@@ -103,7 +103,7 @@ SCENARIOS: dict[str, Scenario] = {
     s.name: s for s in (
         Scenario("plain", run_plain, {"wait_playout": True, "think_ms": 0}),
         Scenario("manual", run_manual, {"wait_playout": True, "think_ms": 0}, server_vad=False),
-        Scenario("barge_in", run_barge_in, {"barge_offset_ms": 500}, min_turns=2, live_run=run_live_barge_in),
+        Scenario("barge_in", run_barge_in, {"barge_offset_ms": 500, "mute_during_answer": False}, min_turns=2, live_run=run_live_barge_in),
         Scenario("client_cancel", run_client_cancel, {"cancel_after_ms": 400, "think_ms": 0}),
         Scenario("function_call", run_function_call,
                  {"tool_delay_ms": 100, "tools_corpus": "tools", "think_ms": 0,
@@ -124,14 +124,12 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-# Why each scenario does not run in the live dialect (the rest do: plain, barge_in). One line each, said
-# before anything starts.
+# Why each scenario does not run in the live dialect (the rest do: plain, barge_in, noisy_playback,
+# silence). One line each, said before anything starts.
 LIVE_UNAVAILABLE: dict[str, str] = {
     "manual": "Live has no input commit or turn detection to turn off (the service decides when to answer)",
     "client_cancel": "Live has no response.cancel",
     "function_call": "Live's tools belong to a delegation backend, not the voice session",
-    "noisy_playback": "it reacts to speech_started, which Live does not send",
-    "silence": "a Live answer is delimited by the caller's speech end, so an answer to no speech is not attributed yet",
     "endpointing": "it compares server VAD with a manual commit, and Live has neither",
     "pause_ladder": "it reads the server VAD's commits, which Live does not send",
     "backchannel": "it reads speech_started and response.cancel, which Live does not send",
@@ -143,7 +141,7 @@ def check_dialect(name: str, dialect: str) -> None:
     """SpecError (one line) for a scenario the dialect cannot run: checked before a run starts."""
     if dialect == Dialect.LIVE.value and name in LIVE_UNAVAILABLE:
         raise SpecError(f"scenario {name} is not available in the live dialect because {LIVE_UNAVAILABLE[name]}; "
-                        f"use plain or barge_in (or --dialect ga/beta)")
+                        f"use plain, barge_in, noisy_playback or silence (or --dialect ga/beta)")
 
 
 def scenario_named(name: str) -> Scenario:
@@ -170,6 +168,9 @@ def prepare(spec: SessionSpec) -> tuple[Scenario, Setup, str]:
     check_params(scenario.name, spec.scenario_params)
     check_dialect(scenario.name, spec.dialect)
     params = {**scenario.defaults, **spec.scenario_params}
+    if params.get("mute_during_answer") and spec.dialect != Dialect.LIVE.value:
+        raise SpecError("barge_in's mute_during_answer needs --dialect live (Realtime has no input mute); "
+                        "drop it or use --dialect live")
     turns = max(spec.turns, scenario.min_turns)
     fmt, dialect = AudioFormat(spec.fmt), Dialect(spec.dialect)
     noise = None

@@ -11,7 +11,9 @@ client_cancel   once `cancel_after_ms` of the answer's audio has arrived, `respo
 noisy_playback  while the answer plays, the caller's microphone picks up noise (`noise`, a clip of
                 the noise corpus, at `noise_dbfs` RMS) instead of silence. A `speech_started` then
                 is a false barge-in; with `react` (default) the caller behaves like a real client
-                and stops playout and truncates.
+                and stops playout and truncates. In Live (no `speech_started`: `react` has nothing
+                to react to) the same flow runs; an answer stopped mid-sentence under the noise is
+                the false barge-in (harness.metrics.live_meter).
 """
 
 from __future__ import annotations
@@ -122,17 +124,32 @@ def run_barge_in(session: Session, setup: Setup) -> None:
 def run_live_barge_in(session: Session, setup: Setup) -> None:
     """barge_in in Live: speak over the answer and follow it until it is over (the meter closes an
     interrupted answer when the interrupting utterance ends, or when it goes quiet before); its
-    audio plays out what arrived. `barge_in_ms` is the interrupting speech start -> its last chunk."""
+    audio plays out what arrived. `barge_in_ms` is the interrupting speech start -> its last chunk.
+    With `mute_during_answer` every other attempt is muted (see `_muted_over`)."""
     spec, clips = setup.spec, setup.clips
     offset_ms = float(setup.params["barge_offset_ms"])
+    mute_next = bool(setup.params["mute_during_answer"])
     watch = _speak(session, setup, 0)
-    for index in range(1, len(clips)):
+    index = 1
+    while index < len(clips):
         if not _wait_playout_offset(session, watch, offset_ms, turn_budget_s(spec, clips[index - 1].audio_ms)):
             _finish(session, watch, spec.turn_timeout_s)
             watch = _speak(session, setup, index)
+            index += 1
             continue
+        if mute_next:
+            _muted_over(session, setup, watch, index)
+            index += 1
+            mute_next = False
+            if index >= len(clips):
+                return
+            watch = _speak(session, setup, index)
+            index += 1
+            continue
+        mute_next = bool(setup.params["mute_during_answer"])
         next_watch = _speak(session, setup, index)
-        budget_s = turn_budget_s(spec, clips[index].audio_ms)
+        index += 1
+        budget_s = turn_budget_s(spec, clips[index - 1].audio_ms)
         if not watch.done:
             for item in session.events(budget_s):
                 next_watch.see(item)
@@ -144,6 +161,24 @@ def run_live_barge_in(session: Session, setup: Setup) -> None:
             session.timeout_turn(watch.turn, budget_s, "answer_over")
         watch = next_watch
     _finish(session, watch, turn_budget_s(spec, clips[-1].audio_ms))
+
+
+def _muted_over(session: Session, setup: Setup, watch: TurnWatch, index: int) -> None:
+    """The client-side mute probe: mute the input, speak utterance `index` over the playing answer
+    (a turn expecting no answer: the server hears silence), unmute once it is sent, and follow
+    the answer to its end. A server that honours mute plays the answer whole; one that stops it
+    mid-sentence while muted is the turn's `muted_barge_in` incident (harness.metrics.live_meter)."""
+    spec = setup.spec
+    session.send(Kind.INPUT_AUDIO_MUTE)
+    over = TurnWatch(session, session.speak(setup.clips[index], "none"))
+    budget_s = turn_budget_s(spec, setup.clips[index].audio_ms)
+    for item in session.events(budget_s):
+        over.see(item)
+        if over.sent_ns is not None:
+            break
+    session.send(Kind.INPUT_AUDIO_UNMUTE)
+    _finish(session, watch, spec.turn_timeout_s)
+    session.end_turn(over.turn, "ok")
 
 
 def run_client_cancel(session: Session, setup: Setup) -> None:
