@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 
 from harness.metrics.uncertainty import separated
 from harness.report.compare_checks import gate_warnings, interval_row, setting_warnings
+from harness.report.compare_probes import probe_rows
 from harness.report.errors import ReportInputError
 from harness.report.html_page import Page, esc, fmt_num, styled, table
 from harness.report.progress import Progress
@@ -248,6 +249,10 @@ def compare_runs(run_a: str | Path, run_b: str | Path, out_html: str | Path, met
     rates = _incident_rates(a, b)
     page.add(table(["cause", "A count", "A rate", "B count", "B rate", "change"], rates, numeric=[False, True, False, True, False, False])
              if rates else "<p>Neither run had incidents.</p>")
+    probes = probe_rows(files_a.summary, files_b.summary)
+    if probes:
+        page.heading("Probes")
+        page.add(table(["probe", "level", "A", "B", "change"], probes))
     page.write(Path(out_html))
     progress.done(f"wrote {out_html}")
     deltas.attrs["verdict"] = verdict.message
