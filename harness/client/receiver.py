@@ -24,6 +24,7 @@ from harness.audio.levels import AUDIBLE_PEAK, chunk_levels, chunk_peak
 from harness.client.connection import ConnectionLost
 from harness.client.playout import Player
 from harness.protocol import AudioFormat, ConnectionRules, Dialect, Event, Kind, RemoteProtocolError, decode_server
+from harness.protocol.live_rules import LiveConnectionRules
 from harness.trace.vocabulary import Mark
 
 
@@ -65,8 +66,10 @@ class Receiver:
         self._fmt = fmt
         self._audible: set[str] = set()     # responses with an audible sample already
         self._jitter_ms = jitter_ms
-        self.rules = ConnectionRules(perspective="client", dialect=dialect, appends_observed=False)
-        self._live = dialect is Dialect.LIVE    # Live: no Realtime state tables apply
+        self._live = dialect is Dialect.LIVE    # Live: its own session rules, not Realtime's tables
+        self.rules: ConnectionRules | LiveConnectionRules = (
+            LiveConnectionRules("client") if self._live
+            else ConnectionRules(perspective="client", dialect=dialect, appends_observed=False))
         self._dialect = dialect
         self._answer_of = answer_of
         self._on_speech_started = on_speech_started   # the session's checks that need its own knowledge
@@ -129,9 +132,8 @@ class Receiver:
         else:
             ms = 0.0
             rec.recv(t_ns, event.type, kind.value, event.to_dict(), self._bytes_per_ms)
-        if not self._live:
-            for v in self.rules.observe(event, sent=False):
-                rec.violation(t_ns, v.rule, v.side, v.message, v.event_type)
+        for v in self.rules.observe(event, sent=False):
+            rec.violation(t_ns, v.rule, v.side, v.message, v.event_type)
         if kind is Kind.SPEECH_STARTED and self._on_speech_started is not None:
             self._on_speech_started(t_ns)
         self._account(t_ns, event, ms, response_id)
@@ -166,8 +168,6 @@ class Receiver:
 
     def observe_sent(self, t_ns: int, event: Event) -> None:
         """Check a client event we sent against the state tables (local violations)."""
-        if self._live:
-            return
         for v in self.rules.observe(event, sent=True):
             self._rec.violation(t_ns, v.rule, v.side, v.message, v.event_type)
 

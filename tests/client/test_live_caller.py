@@ -77,6 +77,8 @@ def test_live_sessions_measure_ttfa_against_the_simulators_send_times_within_a_f
         chunks = sends[started["event"]["session"]["id"]]
         ends = {r["turn"]: r["t_ns"] for r in trace.records if r.get("rec") == "mark" and r["mark"] == "speech_end_sent"}
         assert [r["status"] for r in result.records] == ["ok", "ok"]
+        # a normal Live exchange breaks no Live connection rule, either side's
+        assert [r for r in trace.records if r.get("rec") == "violation"] == []
         for row in result.records:
             true_ttfa_ms = (next(t for t in chunks if t >= ends[row["turn"]]) - ends[row["turn"]]) / 1e6
             assert true_ttfa_ms >= 300.0                          # the injected first_audio delay holds
