@@ -48,7 +48,9 @@ def test_harness_run_against_the_embedded_simulator_writes_the_whole_run_directo
 
 @pytest.mark.slow
 def test_an_injected_latency_over_the_slo_exits_1_naming_it_and_a_looser_slo_exits_0(tmp_path: Path) -> None:
+    # the corpus's shortest utterance (utt11), so each turn (speech, 700 ms, the answer played out) ends in the run
     common = ["run", "-u", "2", "-r", "2", "-t", "10s", "--turns", "2", "--rtf", "2", "--no-report",
+              "--scenario", "plain:1", "--scenario-params", '{"plain": {"utterances": ["utt11"]}}',
               "--sim-latency", "first_audio=fixed:700", *QUIET]
     strict = harness(*common, "--out", str(tmp_path / "strict"), "--slo", "ttfa_ms:p50<500")
     assert strict.returncode == 1, strict.stdout[-2000:]
