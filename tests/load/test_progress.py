@@ -126,7 +126,8 @@ LINE = re.compile(r"harness run: (\d+):(\d\d) users (\d+) \| turns ok (\d+) fail
 def test_a_real_run_prints_status_lines_whose_last_one_matches_the_summary(tmp_path: Path) -> None:
     out = tmp_path / "run"
     done = subprocess.run([sys.executable, "-m", "harness", "run", "-u", "3", "-r", "3", "-t", "8s", "--turns", "2",
-                           "--rtf", "2", "--no-report", "--pacing-limit-ms", "100",
+                           "--rtf", "2", "--no-report", "--pacing-limit-ms", "100", "--scenario", "plain:1",
+                           "--scenario-params", '{"plain": {"wait_playout": false}}',   # turns end inside 8 s
                            "--lateness-limit-ms", "1000", "--progress-every-s", "2",
                            "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
