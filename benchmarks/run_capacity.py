@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import glob
-import gzip
 import json
 import os
 import platform
@@ -42,10 +40,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scheduling import scheduling
 import numpy as np
 import orjson
 import psutil
+
+from harness.trace.reader import iter_trace_files, read_trace_text
+from scheduling import scheduling
 
 ROOT = Path(__file__).resolve().parent
 REPO = ROOT.parent
@@ -195,27 +195,26 @@ def analyse(run: Path, sink_csv: Path) -> dict[str, Any]:
     errors: list[float] = []
     lateness: list[float] = []     # appends sent at least STOP_S before their session was stopped
     unmatched, violations = 0, collections.Counter[str]()
-    # plain traces (older code) or compressed after the run (`*.jsonl.gz`, this code)
-    for name in glob.glob(str(run / "traces" / "*.jsonl")) + glob.glob(str(run / "traces" / "*.jsonl.gz")):
+    # plain traces (older code) or compressed after the run (`*.jsonl.gz`, this code): the trace reader lists and opens both
+    for path in iter_trace_files(run / "traces"):
         appends: list[tuple[int, float]] = []
         stopped_ns = None
-        with (gzip.open(name, "rb") if name.endswith(".gz") else open(name, "rb")) as fh:
-            for line in fh:
-                if line.startswith(b'{"rec":"recv"'):
-                    rec = orjson.loads(line)
-                    got = sent.get(str((rec.get("event") or {}).get("event_id")).encode())
-                    if got is None:
-                        unmatched += 1
-                    else:
-                        errors.append((rec["t_ns"] - got) / 1e6)
-                elif line.startswith(b'{"rec":"append"'):
-                    rec = orjson.loads(line)
-                    if rec.get("sched_ns") is not None:
-                        appends.append((rec["t_ns"], (rec["t_ns"] - rec["sched_ns"]) / 1e6))
-                elif line.startswith(b'{"rec":"violation"'):
-                    violations[orjson.loads(line).get("rule")] += 1
-                elif line.startswith(b'{"rec":"mark"') and b'"mark":"stopped"' in line:
-                    stopped_ns = orjson.loads(line)["t_ns"]
+        for line in read_trace_text(path)[0].splitlines():
+            if line.startswith('{"rec":"recv"'):
+                rec = orjson.loads(line)
+                got = sent.get(str((rec.get("event") or {}).get("event_id")).encode())
+                if got is None:
+                    unmatched += 1
+                else:
+                    errors.append((rec["t_ns"] - got) / 1e6)
+            elif line.startswith('{"rec":"append"'):
+                rec = orjson.loads(line)
+                if rec.get("sched_ns") is not None:
+                    appends.append((rec["t_ns"], (rec["t_ns"] - rec["sched_ns"]) / 1e6))
+            elif line.startswith('{"rec":"violation"'):
+                violations[orjson.loads(line).get("rule")] += 1
+            elif line.startswith('{"rec":"mark"') and '"mark":"stopped"' in line:
+                stopped_ns = orjson.loads(line)["t_ns"]
         cut = stopped_ns - int(STOP_S * 1e9) if stopped_ns is not None else None
         lateness.extend(late for t_ns, late in appends if cut is None or t_ns < cut)
     pacing = summary.get("pacing") or {}

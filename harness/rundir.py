@@ -13,7 +13,6 @@ only the locust-free modules that define the run's files and gates (`records`, `
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable

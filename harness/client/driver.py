@@ -17,7 +17,6 @@ import functools
 import queue
 import sys
 import threading
-import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 from typing import Any, Callable, Iterator
@@ -33,7 +32,7 @@ from harness.client.playout import Player
 from harness.client.receiver import Incoming, Receiver
 from harness.client.spec import SessionSpec
 from harness.client.sync_connection import SyncConnection
-from harness.protocol import AudioFormat, Dialect, Event, Kind, encode, make_event, render_session_update
+from harness.protocol import AudioFormat, Dialect, Kind, encode, make_event, render_session_update
 from harness.metrics import TurnMeter
 from harness.protocol.config_drift import config_drift, session_update_ignored
 from harness.protocol.responses import ResponseFacts

@@ -197,8 +197,8 @@ def run(args: argparse.Namespace) -> int:
     check_options(args)  # a bad number fails now: no simulator, no Locust, no run directory
     run_id = args.run_id or new_run_id()
     args.run_id = run_id
-    args.corpus = corpus_folder(args.corpus)
     settings = LoadSettings.from_options(_Options(args, args.target or "ws://127.0.0.1:1/v1/realtime"))
+    args.corpus = settings.corpus   # resolved by the settings (a folder or a shipped corpus's name)
     load_slos(settings.slos)  # a bad SLO or corpus fails now, before anything starts
     from harness.corpus import load_corpus
 

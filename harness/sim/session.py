@@ -242,7 +242,7 @@ class Session:
 
     # ---- the connection rules the service enforces (harness.protocol.refusals), on this state
     def refuse_if_the_rules_say(self, kind: Kind, fields: dict[str, Any]) -> None:
-        refused = refusal(kind, fields, self.rule_view)
+        refused = refusal(kind, fields, self)   # this session is the rules' ConnectionView
         if refused is not None:
             raise ProtocolValueError(refused.code, refused.param, refused.message)
 
@@ -262,10 +262,6 @@ class Session:
     def item_ids(self) -> Conversation:
         return self.conversation
 
-    @property
-    def rule_view(self) -> "Session":
-        """This session as refusals.ConnectionView (input_ms, active_response_id, cancellable_ids, item_ids)."""
-        return self
 
     def _output_clear(self, fields: dict[str, Any], t_ns: int, eid: str | None) -> None:
         # WebRTC/SIP only on the real service; over WebSocket there is no server-side playout buffer
