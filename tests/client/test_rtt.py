@@ -18,7 +18,8 @@ from harness.trace import read_trace
 def _session(tmp_path: Path, interval_s: float) -> tuple[list[dict], list[dict]]:
     with start_in_thread(SimConfig(reply_text="Sure."), host="127.0.0.1", port=0) as sim:
         spec = SessionSpec(url=sim.url, scenario="plain", turns=1, trace_dir=tmp_path, session_id=f"rtt{interval_s:g}",
-                           rtt_interval_s=interval_s, auth="none", scenario_params={"utterances": ["utt01"]})
+                           rtt_interval_s=interval_s, auth="none", lateness_limit_ms=250.0,
+                           scenario_params={"utterances": ["utt01"]})
         result = run_scenario(spec)
     assert result.reason == "done", result.error
     marks = [m for m in read_trace(result.trace_path).records if m.get("mark") == "rtt"]

@@ -18,18 +18,27 @@ from harness.trace import read_trace
 
 
 def test_the_real_simulator_s_extra_vad_decision_delay_comes_back_as_endpointing_cost(tmp_path: Path) -> None:
+    # The cost is measured from the caller's own sends, so a turn the caller itself sent late is flagged
+    # invalid_pacing and says nothing (a CI run once had one): such an attempt is run again, at most 3 times.
     params = {"silence_duration_ms": 500, "utterances": ["utt05"]}
-    with start_in_thread(SimConfig(reply_text="Sure."), host="127.0.0.1", port=0) as base, \
-            start_in_thread(SimConfig(reply_text="Sure.", latency={"vad_decision": "fixed:300"}),
-                            host="127.0.0.1", port=0) as slow:
-        specs = [SessionSpec(url=sim.url, scenario="endpointing", turns=1, trace_dir=tmp_path, session_id=name,
-                             auth="none", scenario_params=params) for name, sim in (("base", base), ("slow", slow))]
-        results = run_sessions(specs)
-    costs = []
-    for result in results:
-        assert result.reason == "done", result.error
-        assert [r["status"] for r in result.records] == ["ok", "ok"]
-        costs.append(next(r["endpointing_cost_ms"] for r in result.records if r["turn_detection"] == "manual"))
+    statuses: list[list[str]] = []
+    for attempt in range(3):
+        with start_in_thread(SimConfig(reply_text="Sure."), host="127.0.0.1", port=0) as base, \
+                start_in_thread(SimConfig(reply_text="Sure.", latency={"vad_decision": "fixed:300"}),
+                                host="127.0.0.1", port=0) as slow:
+            specs = [SessionSpec(url=sim.url, scenario="endpointing", turns=1, trace_dir=tmp_path / str(attempt),
+                                 session_id=name, auth="none", scenario_params=params)
+                     for name, sim in (("base", base), ("slow", slow))]
+            results = run_sessions(specs)
+        for result in results:
+            assert result.reason == "done", result.error
+        statuses = [[r["status"] for r in result.records] for result in results]
+        assert all(s in ("ok", "invalid_pacing") for row in statuses for s in row), statuses
+        if statuses == [["ok", "ok"], ["ok", "ok"]]:
+            break
+    assert statuses == [["ok", "ok"], ["ok", "ok"]], statuses
+    costs = [next(r["endpointing_cost_ms"] for r in result.records if r["turn_detection"] == "manual")
+             for result in results]
     assert abs((costs[1] - costs[0]) - 300.0) < 15.0, costs
     assert 400.0 < costs[0] < 700.0     # the 500 ms silence window less a chunk, plus the commit stage
 

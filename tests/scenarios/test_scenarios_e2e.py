@@ -148,7 +148,7 @@ def test_noisy_playback_sends_noise_instead_of_silence_while_the_answer_plays(si
 def test_loud_noise_during_playback_is_a_false_barge_in_the_caller_reacts_to(sim_factory, tmp_path):
     sim = sim_factory(reply_text="Here is a reply that plays for a little while.", seed=1)
     spec = SessionSpec(url=sim.url, scenario="noisy_playback", turns=1, rtf=4.0, auth="none", trace_dir=tmp_path,
-                       scenario_params={"noise_dbfs": -25, "utterances": SHORT_UTTERANCES[:1]})
+                       lateness_limit_ms=250.0, scenario_params={"noise_dbfs": -25, "utterances": SHORT_UTTERANCES[:1]})
     result = run_sessions([spec])[0]
     story = Story.read(result.trace_path)
     assert result.reason == "done"
@@ -176,7 +176,7 @@ def test_a_response_the_vad_starts_at_a_pause_inside_the_utterance_is_not_taken_
     # utt36 pauses 337 ms mid-sentence; with 150 ms of silence the server's VAD ends the turn there.
     sim = sim_factory(**FAST_SIM)
     spec = SessionSpec(url=sim.url, turns=1, rtf=4.0, auth="none", trace_dir=tmp_path,
-                       scenario_params={"utterances": ["utt36"], "silence_duration_ms": 150})
+                       lateness_limit_ms=250.0, scenario_params={"utterances": ["utt36"], "silence_duration_ms": 150})
     result = run_sessions([spec])[0]
     story = Story.read(result.trace_path)
     assert result.reason == "done" and result.turns_ok == 1
