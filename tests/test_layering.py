@@ -74,7 +74,7 @@ RULES: dict[str, Unit] = {
                     "load.options"),
     "load": _unit("the Locust side and `harness run`; the run directory is assembled by rundir, so load "
                   "imports neither report nor replay (DESIGN)",
-                  "protocol", "audio", "corpus", "trace", "client", "scenarios", "metrics", "sim", "rundir"),
+                  "protocol", "audio", "corpus", "trace", "client", "scenarios", "metrics", "sim", "rundir", "runtime"),
     "rundir": _unit("the one run-assembly module above load, report and replay (DESIGN); from load only the "
                     "locust-free modules that define the run's record files and gates",
                     "load.records", "load.slo", "load.junit", "report", "replay.bundle", "metrics", "trace"),

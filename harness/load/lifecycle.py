@@ -25,6 +25,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from harness.client import SessionSpec
 from harness.load import webui
 from harness.load.board import LiveBoard
+from harness.load.quiet import QuietProcess
 from harness.load.options import (STOP_TIMEOUT_S, LoadSettings, add_harness_options, check_options,
                                   exit_on_bad_options, new_run_id)
 from harness.load.records import SESSIONS_KEY, SHIP_KEY, RecordSink, append_rows
@@ -72,6 +73,7 @@ class _Run:
 
 
 RUN = _Run()
+QUIET = QuietProcess()
 BOARD = LiveBoard([metric for _, metric in HEADLINE_METRICS] + ["response_done_ms"])
 RECORDS_MESSAGE = "harness_records_at_stop"   # a worker's last records, sent before it reports stopped
 
@@ -169,6 +171,7 @@ def _test_start(environment: Any, **_: Any) -> None:
         for scenario in settings.mix:  # encode every clip now, not while other callers stream
             preencode(_spec(settings, scenario, "preencode"))
         status.start(environment, RUN.worker)   # progress: the once-a-second status file (harness run only)
+        QUIET.start()   # no collector pause, no descriptor-table growth while users stream (harness.load.quiet)
     if not isinstance(environment.runner, WorkerRunner):
         runner = environment.runner
         shape = environment.shape_class
@@ -199,6 +202,7 @@ def _test_stop(environment: Any, **_: Any) -> None:
         RUN.user_log.stop()
         RUN.user_log = None
     _wait_for_sessions()
+    QUIET.stop()
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         records, sessions = RUN.sink.take_batch() if RUN.sink is not None else ([], [])

@@ -23,6 +23,7 @@ from locust.runners import WorkerRunner
 from harness.client import SessionSpec
 from harness.load import status   # harness run's progress line: a board of this process's turns
 from harness.load.lifecycle import BOARD, HEADLINE_METRICS, RUN, _spec
+from harness.load.spacing import StartSpacing, spawn_rate_of
 from harness.scenarios import run_scenario, session_result
 from harness.trace import redact_url
 
@@ -32,6 +33,7 @@ CONNECT_FAILURES_TO_ABORT = 3
 REFUSED_BACKOFF_MAX_S = 8.0   # a user's wait after a refused session doubles up to this
 REPEATED_FAILURES_TO_ABORT = 3
 EXIT_BAD_INPUT, EXIT_INTERNAL = 2, 4
+SPACING = StartSpacing()   # a batch of users Locust spawned at once starts 1/rate apart (harness.load.spacing)
 
 
 class TurnFailure(Exception):
@@ -44,6 +46,9 @@ class RealtimeUser(User):
     def on_start(self) -> None:
         self._rng = random.Random()
         self._sessions = 0
+        delay_s = SPACING.delay_s(time.monotonic(), spawn_rate_of(self.environment))
+        if delay_s > 0 and not RUN.stop.is_set():
+            RUN.stop.wait(delay_s)
 
     def _scenario(self) -> str:
         assert RUN.settings is not None

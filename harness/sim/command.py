@@ -15,7 +15,7 @@ import signal
 import sys
 from typing import Any
 
-from harness.runtime import defer_full_collections
+from harness.runtime import defer_full_collections, reserve_descriptors
 from harness.sim.config import FunctionCallRule, SimConfig, SimConfigError
 from harness.sim.faults import FAULT_KINDS
 from harness.sim.latency import STAGES, parse_latency_flag
@@ -100,6 +100,7 @@ async def _serve(cfg: SimConfig, host: str, port: int) -> None:
     # Everything loaded so far (modules, corpora, answer audio) lives as long as the process: frozen,
     # and no full collection stalls every session (harness.runtime).
     defer_full_collections()
+    reserve_descriptors()   # accepting sessions never waits for the descriptor table to grow
     print(f"harness sim: listening on {url}", flush=True)
     try:
         await stop.wait()

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from harness.runtime import defer_full_collections
+from harness.runtime import defer_full_collections, reserve_descriptors
 from harness.sim.config import SimConfig, SimConfigError
 from harness.sim.server_trace import ServerTrace, worker_trace_path
 
@@ -80,6 +80,7 @@ def _worker(index: int, sock: socket.socket, cfg: SimConfig, prepared: Any, next
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    reserve_descriptors()   # a forked child's table is only as big as its open descriptors: grown here
     trace_file = str(worker_trace_path(cfg.trace_file, index)) if cfg.trace_file else None
     server = SimServer(cfg.with_overrides(trace_file=trace_file, trace_in_memory=False), worker=index,
                        next_index=next_index)
