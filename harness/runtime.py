@@ -13,7 +13,7 @@ about a hundred objects each; `collect_now` frees it where nothing is being time
 At 300 callers the young collections stalled too: their generations held 20,000-60,000 objects
 (dicts and tuples become tracked without counting towards the threshold), and one collection took
 7-43 ms, each making every turn in flight `invalid_pacing`. The Locust load process therefore
-pauses automatic collection for a run (`pause_collections`): it was measured to leave 4,250
+pauses automatic collection for a run, and a simulator process while it serves (`pause_collections`): it was measured to leave 4,250
 objects of cyclic garbage after 2,251 turns at 300 callers, freed by one collection at the run's
 end (`resume_collections`, 8 ms). `GarbageValve` bounds the memory a run that makes garbage
 faster could hold: past `VALVE_OBJECTS` new tracked objects it collects once (one stall, logged).

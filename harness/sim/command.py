@@ -15,10 +15,11 @@ import signal
 import sys
 from typing import Any
 
-from harness.runtime import defer_full_collections, reserve_descriptors
+from harness.runtime import reserve_descriptors
 from harness.sim.config import FunctionCallRule, SimConfig, SimConfigError
 from harness.sim.faults import FAULT_KINDS
 from harness.sim.latency import STAGES, parse_latency_flag
+from harness.sim.quiet import serve_quietly
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,8 +99,8 @@ async def _serve(cfg: SimConfig, host: str, port: int) -> None:
             raise SimConfigError(f"{host}:{port} is already in use; pass --port 0 (any free port) or another port") from None
         raise SimConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); check --host and --port") from None
     # Everything loaded so far (modules, corpora, answer audio) lives as long as the process: frozen,
-    # and no full collection stalls every session (harness.runtime).
-    defer_full_collections()
+    # and no collection stalls every session (harness.runtime, harness.sim.quiet).
+    serve_quietly(loop)
     reserve_descriptors()   # accepting sessions never waits for the descriptor table to grow
     print(f"harness sim: listening on {url}", flush=True)
     try:

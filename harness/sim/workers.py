@@ -25,6 +25,7 @@ from typing import Any
 
 from harness.runtime import defer_full_collections, reserve_descriptors
 from harness.sim.config import SimConfig, SimConfigError
+from harness.sim.quiet import serve_quietly
 from harness.sim.server_trace import ServerTrace, worker_trace_path
 
 READY_TIMEOUT_S = 60.0
@@ -92,6 +93,7 @@ def _worker(index: int, sock: socket.socket, cfg: SimConfig, prepared: Any, next
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await server.start(sock=sock)
+        serve_quietly(loop, f"harness sim (process {index})")
         os.write(ready_fd, b"%d\n" % index)
         os.close(ready_fd)
         try:
