@@ -13,9 +13,9 @@ about a hundred objects each; `collect_now` frees it where nothing is being time
 At 300 callers the young collections stalled too: their generations held 20,000-60,000 objects
 (dicts and tuples become tracked without counting towards the threshold), and one collection took
 7-43 ms, each making every turn in flight `invalid_pacing`. The Locust load process therefore
-pauses automatic collection for a run, and a simulator process while it serves (`pause_collections`): it was measured to leave 4,250
-objects of cyclic garbage after 2,251 turns at 300 callers, freed by one collection at the run's
-end (`resume_collections`, 8 ms). `GarbageValve` bounds the memory a run that makes garbage
+pauses automatic collection for a run, and a simulator process while it serves
+(`pause_collections`): it was measured to leave 4,250 objects of cyclic garbage after 2,251 turns
+at 300 callers, freed by one collection at the run's end (`resume_collections`, 8 ms). `GarbageValve` bounds the memory a run that makes garbage
 faster could hold: past `VALVE_OBJECTS` new tracked objects it collects once (one stall, logged).
 
 The kernel stalls such a process too: its descriptor table doubles when a new descriptor passes
@@ -38,6 +38,8 @@ from dataclasses import dataclass
 FULL_COLLECTION_EVERY = 1 << 30
 # New tracked objects (net of those freed) after which a paused process collects once anyway.
 VALVE_OBJECTS = 3_000_000
+# How often a paused process looks at its valve.
+VALVE_CHECK_S = 1.0
 # Descriptors reserved for a run: 3 per session (socket, its writer's duplicate, trace file).
 RESERVED_DESCRIPTORS = 65536
 
@@ -71,7 +73,7 @@ def collections_paused() -> bool:
 def resume_collections() -> int:
     """The run is over: collect what it left (one full collection) and collect automatically
     again (full collections still deferred). The number of unreachable objects found."""
-    found = gc.collect()
+    found = collect_now()
     gc.enable()
     return found
 
@@ -83,6 +85,11 @@ class ValveCollection:
     tracked: int
     found: int
     took_ms: float
+
+    def words(self) -> str:
+        """What a process says of it (its log or stderr)."""
+        return (f"{self.tracked} new objects built up with garbage collection paused; one collection found "
+                f"{self.found} unreachable and held this process {self.took_ms:.1f} ms")
 
 
 class GarbageValve:
@@ -102,7 +109,7 @@ class GarbageValve:
         if tracked < self.limit:
             return None
         started = time.perf_counter()
-        found = gc.collect()
+        found = collect_now()
         done = ValveCollection(tracked, found, (time.perf_counter() - started) * 1e3)
         self.collections.append(done)
         return done

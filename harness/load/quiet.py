@@ -1,11 +1,12 @@
 """A process that runs users, quiet for the length of one test: no collector pause, no descriptor
 table growth (harness.runtime has the measurements).
 
-At the test's start the descriptor table is grown once and automatic collection is paused (a young collection took 7-43 ms at 300
-callers and made every turn in flight `invalid_pacing`); a greenlet checks the garbage valve once
-a second, so a run that builds up garbage faster than measured is collected once (logged, with
-its stall) instead of growing without bound; at the test's stop, after its sessions have ended,
-one collection frees what the run left and automatic collection is back.
+At the test's start the descriptor table is grown once and automatic collection is paused (a
+young collection took 7-43 ms at 300 callers and made every turn in flight `invalid_pacing`); a
+greenlet checks the garbage valve once a second, so a run that builds up garbage faster than
+measured is collected once (logged, with its stall) instead of growing without bound; at the
+test's stop, after its sessions have ended, one collection frees what the run left and automatic
+collection is back.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from typing import Any
 
 import gevent
 
-from harness.runtime import VALVE_OBJECTS, GarbageValve, pause_collections, reserve_descriptors, resume_collections
+from harness.runtime import (VALVE_CHECK_S, VALVE_OBJECTS, GarbageValve, pause_collections, reserve_descriptors,
+                             resume_collections)
 
 log = logging.getLogger("harness.load")
-
-VALVE_CHECK_S = 1.0
 
 
 class QuietProcess:
@@ -42,9 +42,7 @@ class QuietProcess:
             gevent.sleep(VALVE_CHECK_S)
             done = valve.check()
             if done is not None:
-                log.warning("harness: %d new objects built up with garbage collection paused; one collection "
-                            "found %d unreachable and held this process %.1f ms (turns in flight then may be "
-                            "invalid_pacing)", done.tracked, done.found, done.took_ms)
+                log.warning("harness: %s (turns in flight then may be invalid_pacing)", done.words())
 
     def stop(self) -> int | None:
         """Collection back on; the unreachable objects the run left (None: it was not paused)."""

@@ -47,8 +47,8 @@ class RealtimeUser(User):
         self._rng = random.Random()
         self._sessions = 0
         delay_s = SPACING.delay_s(time.monotonic(), spawn_rate_of(self.environment))
-        if delay_s > 0 and not RUN.stop.is_set():
-            RUN.stop.wait(delay_s)
+        if delay_s > 0:
+            RUN.stop.wait(delay_s)   # returns at once when the run is stopping
 
     def _scenario(self) -> str:
         assert RUN.settings is not None

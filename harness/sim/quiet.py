@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from harness.runtime import VALVE_OBJECTS, GarbageValve, pause_collections
-
-VALVE_CHECK_S = 1.0
+from harness.runtime import VALVE_CHECK_S, VALVE_OBJECTS, GarbageValve, pause_collections
 
 
 def serve_quietly(loop: asyncio.AbstractEventLoop, who: str = "harness sim",
@@ -26,8 +24,7 @@ def serve_quietly(loop: asyncio.AbstractEventLoop, who: str = "harness sim",
     def check() -> None:
         done = valve.check()
         if done is not None:
-            print(f"{who}: {done.tracked} new objects built up with garbage collection paused; one collection "
-                  f"found {done.found} unreachable and held this process {done.took_ms:.1f} ms", file=sys.stderr)
+            print(f"{who}: {done.words()}", file=sys.stderr)
         loop.call_later(VALVE_CHECK_S, check)
 
     loop.call_later(VALVE_CHECK_S, check)
