@@ -27,7 +27,10 @@ def _harness(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def false_vad_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run") / "run"
-    done = _harness("run", "-u", "2", "-r", "2", "-t", "7s", "--turns", "2", "--rtf", "2", "--no-report",
+    # one turn per session: after the false speech_started the simulator's VAD goes on to stop, commit
+    # and answer nothing; in a session's next turn that answer could meet the caller's next utterance
+    # and be a real barge_in (a CI run bundled one), so each session ends with its turn
+    done = _harness("run", "-u", "2", "-r", "2", "-t", "7s", "--turns", "1", "--rtf", "2", "--no-report",
                     "--sim-fault", "false_vad:after_deltas=2", "--out", str(out), "--pacing-limit-ms", "100")
     assert done.returncode == 0, done.stdout[-1500:] + done.stderr[-1500:]
     return out
