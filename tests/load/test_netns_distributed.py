@@ -7,8 +7,9 @@ is added to the host's own network. The target is `harness sim` on 10.77.0.10, t
 folder, as separate machines would: the master sees only what the workers ship over Locust's
 worker reports. One worker is killed with SIGKILL mid-run; then the master's run directory must
 hold a record of every turn the surviving worker's traces recorded (its turn_end), and every turn
-of the killed one that ended two report intervals before the kill (the last ones before it died
-never reached the master, and live only on the killed worker's own disk).
+of the killed one whose session closed two report intervals before the kill (a worker records a
+session's turns when the session ends; the last ones before it died never reached the master, and
+live only on the killed worker's own disk).
 
 Skipped, with the reason, only where namespaces cannot be made (not root, or `ip netns add`
 refused). The namespaces are deleted in a `finally`, whatever happens.
@@ -30,6 +31,7 @@ import pytest
 
 from harness.corpus import SHIPPED_CORPORA_DIR
 from harness.trace import iter_trace_files, read_trace
+from harness.trace.vocabulary import Mark
 
 from .runs import REPO
 
@@ -111,6 +113,18 @@ def _turns_ended(run_dir: Path) -> dict[tuple[str, int], int]:
     return ended
 
 
+def _sessions_closed(run_dir: Path) -> dict[tuple[str, int], int]:
+    """(session, turn) -> when that turn's session closed (its `close` mark), for closed sessions."""
+    closed: dict[tuple[str, int], int] = {}
+    for path in iter_trace_files(run_dir / "traces"):
+        trace = read_trace(path)
+        close_ns = [int(r["t_ns"]) for r in trace.records if r.get("mark") == Mark.CLOSE]
+        if close_ns:
+            closed.update({(trace.header["session_id"], int(r["turn"])): close_ns[-1]
+                           for r in trace.records if r.get("mark") == Mark.TURN_END})
+    return closed
+
+
 def _started(run_dir: Path) -> set[tuple[str, int]]:
     found = set()
     for path in iter_trace_files(run_dir / "traces"):
@@ -185,7 +199,7 @@ def test_master_workers_and_target_in_their_own_namespaces_lose_no_shipped_turn_
     assert survivor and survivor <= on_master, sorted(survivor - on_master)[:5]
     shipped_by_killed = _rows(outs["w1"] / "records", "*.jsonl") & on_master
     assert shipped_by_killed, "the killed worker shipped nothing before it died"
-    long_before = {key for key, t_ns in _turns_ended(outs["w1"]).items()
+    long_before = {key for key, t_ns in _sessions_closed(outs["w1"]).items()
                    if t_ns < killed_at_ns - int(2 * REPORT_INTERVAL_S * 1e9)}
     assert long_before <= on_master, sorted(long_before - on_master)[:5]
     assert on_master <= _started(outs["w2"]) | _started(outs["w1"])   # nothing on the master that no worker ran
