@@ -16,15 +16,7 @@ import sys
 from typing import Sequence
 
 from harness import __version__
-
-# Exit codes, documented in the README ("failure modes and exit codes").
-EXIT_OK = 0
-EXIT_SLO_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_TARGET_FAILED = 3
-EXIT_INTERNAL = 4
-EXIT_SIM_OVERLOADED = 5  # the embedded simulator could not keep its latency model (harness.rundir)
-EXIT_NOTHING_MEASURED = 6   # sessions ran but no turn was ok or no audio was sent (harness.rundir)
+from harness.exit_codes import ExitCode
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -70,18 +62,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(args_list)
     if args.command is None:
         parser.print_help()
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     module = modules.get(args.command)
     if module is None:
         print(f"harness {args.command}: not built yet in this version", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     try:
         return int(module.run(args))  # type: ignore[attr-defined]
     except KeyboardInterrupt:
         print("harness: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the one place that turns errors into exit codes
         if getattr(exc, "user_error", False):
             print(f"harness {args.command}: error: {exc}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+            return ExitCode.BAD_INPUT
         raise

@@ -21,10 +21,10 @@ from harness.load.junit import write_junit
 from harness.load.records import merged_records, merged_sessions
 from harness.load.slo import evaluate, load_slos
 from harness.trace import iter_trace_files, read_header, read_trace
+from harness.exit_codes import ExitCode
 
 StepCallback = Callable[[str], None]   # told what the assembly is doing, one short phrase at a time
 PROGRESS_EVERY_S = 2.0             # while traces are measured
-EXIT_OK, EXIT_SLO_FAILED, EXIT_TARGET_FAILED, EXIT_SIM_OVERLOADED, EXIT_NOTHING_MEASURED = 0, 1, 3, 5, 6
 SIM_OVERLOAD_MESSAGE = ("the embedded simulator could not keep its latency model (its lateness p99 {p99} ms is over "
                         "the limit of {limit} ms; max {max} ms): the latencies of this run are the simulator's own "
                         "overload, not a target's; use --sim-processes N, fewer users or a quieter machine "
@@ -52,10 +52,10 @@ def apply_simulator_gate(summary: dict[str, Any], sim_gate: dict[str, Any] | Non
     idle timers alone) shaped nothing and is only noted."""
     if sim_gate is None or sim_gate["passed"]:
         return
-    if summary["exit_code"] == EXIT_TARGET_FAILED:
+    if summary["exit_code"] == ExitCode.TARGET_FAILED:
         summary["why"].append(f"also: {sim_gate['message']}")
         return
-    summary["passed"], summary["exit_code"] = False, EXIT_SIM_OVERLOADED
+    summary["passed"], summary["exit_code"] = False, int(ExitCode.SIM_OVERLOADED)
     summary["why"].insert(0, str(sim_gate["message"]))
 
 
@@ -158,7 +158,7 @@ def verdict(summary: dict[str, Any]) -> tuple[bool, int, list[str]]:
     if target_failed:
         why.append(f"the target failed: {sessions['connect_failed']} of {sessions['total']} sessions could not "
                    f"connect and no turn was measured")
-        return False, EXIT_TARGET_FAILED, why
+        return False, int(ExitCode.TARGET_FAILED), why
     if turns["ok"] == 0:
         why.append(f"no turn was ok ({turns['total']} turns: " + ", ".join(
             f"{turns.get(s, 0)} {s}" for s in ("timeout", "error", "invalid_pacing", "stopped") if turns.get(s)) + ")")
@@ -170,14 +170,14 @@ def verdict(summary: dict[str, Any]) -> tuple[bool, int, list[str]]:
     if not summary["pacing"]["appends"]:
         why.append("no audio was sent")
     if why:
-        return False, EXIT_NOTHING_MEASURED, why
+        return False, int(ExitCode.NOTHING_MEASURED), why
     failed = [r["expr"] for r in summary["slos"] if not r["passed"]]
     why.extend(f"gate failed: {expr}" for expr in failed)
     why.extend(f"finding: {rule} x{row['count']}: {(row.get('examples') or [''])[0]}"
                for rule, row in target_findings(summary.get("conformance")).items())
     if why:
-        return False, EXIT_SLO_FAILED, why
-    return True, EXIT_OK, why
+        return False, int(ExitCode.GATE_FAILED), why
+    return True, int(ExitCode.OK), why
 
 
 def assembly_progress(label: str, quiet: bool = False) -> Any:

@@ -59,6 +59,8 @@ RULES: dict[str, Unit] = {
                      "trace", "protocol"),
     "runtime": _unit("process-wide settings (the garbage collector's policy) of the caller's and the "
                      "simulator's processes: imports nothing else from the package"),
+    "exit_codes": _unit("the process exit codes of every command, defined once: imports nothing else from the "
+                        "package"),
     "client": _unit("the session driver; feeds metrics' incremental turn matcher live (DESIGN)",
                     "protocol", "audio", "corpus", "trace", "metrics", "runtime"),
     "scenarios": _unit("what a caller does, as flows over the driver", "protocol", "audio", "corpus", "trace",
@@ -66,18 +68,18 @@ RULES: dict[str, Unit] = {
     "sim": _unit("the simulator reuses protocol and audio, and reads corpora to recognise the caller",
                  "protocol", "audio", "corpus", "runtime"),
     "report": _unit("tables, figures and HTML from a run's files: the trace and turn-record types; never "
-                    "load or replay", "metrics", "trace", "protocol"),
+                    "load or replay", "metrics", "trace", "protocol", "exit_codes"),
     "replay": _unit("re-drives a bundle with the caller and the simulator; uses report one way, only to draw "
                     "a bundle's session timeline (plotly lives in report alone, and report imports no replay); from "
                     "load only its locust-free options module, for the same --auth/--api-key-env check as harness run",
                     "protocol", "audio", "corpus", "trace", "client", "scenarios", "metrics", "sim", "report",
-                    "load.options"),
+                    "load.options", "exit_codes"),
     "load": _unit("the Locust side and `harness run`; the run directory is assembled by rundir, so load "
                   "imports neither report nor replay (DESIGN)",
-                  "protocol", "audio", "corpus", "trace", "client", "scenarios", "metrics", "sim", "rundir", "runtime"),
+                  "protocol", "audio", "corpus", "trace", "client", "scenarios", "metrics", "sim", "rundir", "runtime", "exit_codes"),
     "rundir": _unit("the one run-assembly module above load, report and replay (DESIGN); from load only the "
                     "locust-free modules that define the run's record files and gates",
-                    "load.records", "load.slo", "load.junit", "report", "replay.bundle", "metrics", "trace"),
+                    "load.records", "load.slo", "load.junit", "report", "replay.bundle", "metrics", "trace", "exit_codes"),
     "finalize": _unit("`harness finalize RUN_DIR`: completes an interrupted run directory through rundir, the "
                       "one run-assembly module; reads trace headers for runs without run.json", "rundir", "trace"),
     "cli": _unit("the top of the stack: imports the subcommands of COMMANDS lazily, by name"),

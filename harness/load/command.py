@@ -29,9 +29,9 @@ from harness.load.progress import PROGRESS_DIR_ENV, PROGRESS_FOLDER, STATUS_EVER
 from harness.load.slo import load_slos
 from harness.load.run_info import run_info
 from harness.rundir import assembly_progress, finalize_run, summary_table
+from harness.exit_codes import ExitCode
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-EXIT_INTERNAL = 4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -220,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
         else:
             print("harness run: interrupted before anything was written", file=sys.stderr, flush=True)
-        return 130
+        return ExitCode.INTERRUPTED
     print(summary_table(summary))
     message = (summary.get("simulator") or {}).get("message")
     if message:
@@ -232,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
         return int(aborted["exit_code"])
     if code not in (0, 1) and summary["turns"]["total"] == 0 and summary["sessions"]["total"] == 0:
         print(f"harness run: locust exited with {code} before any session ran", file=sys.stderr)
-        return EXIT_INTERNAL
+        return ExitCode.INTERNAL
     return int(summary["exit_code"])
 
 

@@ -26,13 +26,13 @@ from harness.load.lifecycle import BOARD, HEADLINE_METRICS, RUN, _spec
 from harness.load.spacing import StartSpacing, spawn_rate_of
 from harness.scenarios import run_scenario, session_result
 from harness.trace import redact_url
+from harness.exit_codes import ExitCode
 
 log = logging.getLogger("harness.load")
 
 CONNECT_FAILURES_TO_ABORT = 3
 REFUSED_BACKOFF_MAX_S = 8.0   # a user's wait after a refused session doubles up to this
 REPEATED_FAILURES_TO_ABORT = 3
-EXIT_BAD_INPUT, EXIT_INTERNAL = 2, 4
 SPACING = StartSpacing()   # a batch of users Locust spawned at once starts 1/rate apart (harness.load.spacing)
 
 
@@ -147,14 +147,14 @@ class RealtimeUser(User):
         REPEATED_FAILURES_TO_ABORT times in a row (exit 4). Never a flood of tracebacks."""
         words = f"{type(exc).__name__}: {exc}"
         if getattr(exc, "user_error", False):
-            self._abort(words, EXIT_BAD_INPUT)
+            self._abort(words, ExitCode.BAD_INPUT)
             return
         if words != RUN.last_failure:
             RUN.last_failure, RUN.same_failures = words, 0
             log.exception("harness: a session failed: %s", words)
         RUN.same_failures += 1
         if RUN.same_failures >= REPEATED_FAILURES_TO_ABORT:
-            self._abort(f"{RUN.same_failures} sessions in a row failed with {words}", EXIT_INTERNAL)
+            self._abort(f"{RUN.same_failures} sessions in a row failed with {words}", ExitCode.INTERNAL)
         else:
             time.sleep(0.5)
 

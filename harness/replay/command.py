@@ -32,8 +32,8 @@ from harness.load.options import DEFAULT_API_KEY_ENV, _check_api_key
 from harness.replay.bundle import BUNDLES_PER_CAUSE, BundleError, corpus_dir, write_incident_bundles
 from harness.replay.bundle_files import PLAIN_TRACE_FILE, bundle_trace
 from harness.replay.replay import load_bundle, replay
+from harness.exit_codes import ExitCode
 
-EXIT_NOT_EVERY_TIME, EXIT_TARGET_FAILED = 1, 3
 
 
 class ReplayOptionError(ValueError):
@@ -204,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
         print(_line(index, run_, original))
     print(f"traces: {trace_dir} (outcome in {trace_dir / 'replay.json'})")
     if not any(run_.get("streamed") for run_ in outcome["runs"]):
-        return EXIT_TARGET_FAILED
+        return ExitCode.TARGET_FAILED
     if args.expect_reproduce and outcome["recurred"] < outcome["repeat"]:
-        return EXIT_NOT_EVERY_TIME
+        return ExitCode.GATE_FAILED
     return 0

@@ -12,8 +12,8 @@ from harness.report.compare import DEFAULT_MAX_REGRESSION_PCT, compare_runs, con
 from harness.report.progress import Progress
 from harness.report.stats import STAT_NAMES
 from harness.report.turn_table import METRIC_COLUMNS
+from harness.exit_codes import ExitCode
 
-EXIT_REGRESSED = 1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,4 +39,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"WARNING: {warning}")
     print(deltas.attrs["verdict"])
     print(f"compare: {out}")
-    return EXIT_REGRESSED if regressed else 0
+    return ExitCode.GATE_FAILED if regressed else ExitCode.OK

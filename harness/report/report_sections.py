@@ -15,6 +15,7 @@ from harness.report.html_page import esc, fmt_num, table
 from harness.report.run_files import RunFiles
 from harness.report.stats import STAT_NAMES, metric_stats, percentile_table, status_counts
 from harness.trace import redact_url
+from harness.exit_codes import FAILURE_TITLES
 
 PERCENTILE_COLUMNS = ("p50", "p90", "p95", "p99")
 
@@ -136,11 +137,6 @@ def pacing_table_html(summary: dict[str, Any] | None, turns: pd.DataFrame) -> st
             ("worst turn max (ms)", None if pd.isna(worst) else float(worst)),
             ("turns flagged invalid_pacing", int((turns["status"] == "invalid_pacing").sum()))]
     return table(["send lateness", "value"], [(k, fmt_num(v, 2)) for k, v in rows])
-
-
-FAILURE_TITLES = {1: "A gate failed", 3: "The target failed: no session could be started",
-                  4: "The harness itself failed", 5: "The embedded simulator was overloaded",
-                  6: "The run measured nothing", 130: "The run was interrupted"}
 
 
 def failure_html(summary: dict[str, Any] | None, turns: pd.DataFrame) -> str:
