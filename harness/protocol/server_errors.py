@@ -50,6 +50,13 @@ def error_message(code: str, **values: Any) -> str:
     return MESSAGES[code].format(**values)
 
 
+def undecodable_message(code: str, detail: str) -> str:
+    """What a server answers to a client frame it could not decode (`decode_client` raised with
+    `code` and `detail`): the service's own words for unparsable JSON, else the detail itself.
+    One wording for both of the simulator's dialects."""
+    return error_message("invalid_json", detail=detail) if code == "invalid_json" else detail
+
+
 def error_event(dialect: Dialect | str, code: str | None, message: str, param: str | None = None,
                 event_id: str | None = None, error_type: str = INVALID_REQUEST,
                 server_event_id: str | None = None) -> Event:

@@ -26,6 +26,7 @@ import orjson
 
 from harness.protocol import Dialect, Kind, ProtocolValueError, RemoteProtocolError, decode_client, make_event
 from harness.protocol.live_catalogue import LIVE_CLIENT_NAMES
+from harness.protocol.server_errors import undecodable_message
 from harness.protocol.live_session import LIVE_DEFAULT_MODEL, LiveStart, parse_session_start, render_session_resource
 from harness.sim.outbox import ERROR_LANE, Outbox, Outgoing, dumps
 from harness.sim.session import Session
@@ -163,7 +164,7 @@ class LiveSession(Session):
         try:
             event = decode_client(text, Dialect.LIVE)
         except RemoteProtocolError as exc:
-            self.send_error(exc.code, exc.message)
+            self.send_error(exc.code, undecodable_message(exc.code, exc.message))
             return
         eid = event.get("event_id") if isinstance(event.get("event_id"), str) else None
         handler = _HANDLERS.get(event.kind)

@@ -22,11 +22,10 @@ from harness.protocol import (
     RemoteProtocolError,
     decode_client,
     error_event,
-    error_message,
     make_event,
 )
 from harness.protocol.refusals import refusal
-from harness.protocol.server_errors import INVALID_REQUEST
+from harness.protocol.server_errors import INVALID_REQUEST, undecodable_message
 from harness.sim.answers import ToolCall, spoken_answer, tool_arguments, wants_tool
 from harness.sim.conversation import Conversation, Item, render
 from harness.sim.ids import IdMaker
@@ -161,8 +160,7 @@ class Session:
         try:
             event = decode_client(text, self.dialect)
         except RemoteProtocolError as exc:
-            message = error_message("invalid_json", detail=exc.message) if exc.code == "invalid_json" else exc.message
-            self.send_error(exc.code, message)
+            self.send_error(exc.code, undecodable_message(exc.code, exc.message))
             return
         client_event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
         if self.cfg.discard and event.kind is not K.SESSION_UPDATE:

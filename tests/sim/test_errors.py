@@ -79,7 +79,8 @@ def test_a_missing_type_and_broken_json_are_invalid_events(client: RawClient) ->
     assert body["code"] == "invalid_event" and "type" in body["message"]
     client.ws.send("{not json")
     body = client.until("error")[-1]["error"]
-    assert body["type"] == "invalid_request_error" and body["code"]
+    assert body["type"] == "invalid_request_error" and body["code"] == "invalid_json"
+    assert body["message"].startswith("We could not parse the JSON body of your request.")
 
 
 @both

@@ -128,6 +128,10 @@ def test_commands_before_session_start_and_unknown_commands_are_refused(sim_fact
                                                                  "audio": {"format": {"type": "audio/pcm", "rate": 16000}}}}))
         bad_rate = _strict(ws.recv(timeout=10).encode())
         assert bad_rate["error"]["param"] == "session.audio.format.rate"
+        ws.send("{not json")   # in the Realtime dialects' words (tests/sim/test_errors.py)
+        broken = _strict(ws.recv(timeout=10).encode())
+        assert broken["error"]["code"] == "invalid_json"
+        assert broken["error"]["message"].startswith("We could not parse the JSON body of your request.")
 
 
 def test_the_live_answer_keeps_the_latency_model_it_was_given(sim_factory) -> None:
