@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from harness.exit_codes import ExitCode
 from harness.load.junit import write_junit
 from harness.load.records import merged_records, merged_sessions
 from harness.load.slo import evaluate, load_slos
 from harness.trace import iter_trace_files, read_header, read_trace
-from harness.exit_codes import ExitCode
 
 StepCallback = Callable[[str], None]   # told what the assembly is doing, one short phrase at a time
 PROGRESS_EVERY_S = 2.0             # while traces are measured

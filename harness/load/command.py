@@ -24,12 +24,12 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
+from harness.exit_codes import ExitCode
 from harness.load.options import STOP_TIMEOUT_S, LoadSettings, add_harness_options, check_options, new_run_id
 from harness.load.progress import PROGRESS_DIR_ENV, PROGRESS_FOLDER, STATUS_EVERY_S, LiveStatus
 from harness.load.slo import load_slos
 from harness.load.run_info import run_info
 from harness.rundir import assembly_progress, finalize_run, summary_table
-from harness.exit_codes import ExitCode
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
@@ -230,7 +230,8 @@ def run(args: argparse.Namespace) -> int:
     if aborted is not None and aborted.get("exit_code"):   # the Locust side stopped the run: say why once
         print(f"harness run: {aborted.get('message')}", file=sys.stderr)
         return int(aborted["exit_code"])
-    if code not in (0, 1) and summary["turns"]["total"] == 0 and summary["sessions"]["total"] == 0:
+    nothing_ran = summary["turns"]["total"] == 0 and summary["sessions"]["total"] == 0
+    if code not in (ExitCode.OK, ExitCode.GATE_FAILED) and nothing_ran:
         print(f"harness run: locust exited with {code} before any session ran", file=sys.stderr)
         return ExitCode.INTERNAL
     return int(summary["exit_code"])

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.client.spec import AUTH_SCHEMES
+from harness.exit_codes import ExitCode
 from harness.protocol import AudioFormat, Dialect
 
 
@@ -348,4 +349,4 @@ def exit_on_bad_options(options: Any) -> None:
             raise
         sys.stderr.write(f"harness: error: {exc}\n")
         sys.stderr.flush()
-        sys.exit(2)
+        sys.exit(ExitCode.BAD_INPUT)

@@ -21,12 +21,12 @@ from locust import User, task
 from locust.runners import WorkerRunner
 
 from harness.client import SessionSpec
+from harness.exit_codes import ExitCode
 from harness.load import status   # harness run's progress line: a board of this process's turns
 from harness.load.lifecycle import BOARD, HEADLINE_METRICS, RUN, _spec
 from harness.load.spacing import StartSpacing, spawn_rate_of
 from harness.scenarios import run_scenario, session_result
 from harness.trace import redact_url
-from harness.exit_codes import ExitCode
 
 log = logging.getLogger("harness.load")
 

@@ -28,12 +28,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from harness.corpus import CorpusError
+from harness.exit_codes import ExitCode
 from harness.load.options import DEFAULT_API_KEY_ENV, _check_api_key
 from harness.replay.bundle import BUNDLES_PER_CAUSE, BundleError, corpus_dir, write_incident_bundles
 from harness.replay.bundle_files import PLAIN_TRACE_FILE, bundle_trace
 from harness.replay.replay import load_bundle, replay
-from harness.exit_codes import ExitCode
-
 
 
 class ReplayOptionError(ValueError):
@@ -207,4 +206,4 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.TARGET_FAILED
     if args.expect_reproduce and outcome["recurred"] < outcome["repeat"]:
         return ExitCode.GATE_FAILED
-    return 0
+    return ExitCode.OK

@@ -8,12 +8,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.exit_codes import ExitCode
 from harness.report.compare import DEFAULT_MAX_REGRESSION_PCT, compare_runs, console_table
 from harness.report.progress import Progress
 from harness.report.stats import STAT_NAMES
 from harness.report.turn_table import METRIC_COLUMNS
-from harness.exit_codes import ExitCode
-
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

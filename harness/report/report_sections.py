@@ -10,12 +10,12 @@ from typing import Any
 
 import pandas as pd
 
+from harness.exit_codes import FAILURE_TITLES
 from harness.metrics.uncertainty import TOO_FEW, min_count, percentile_interval
 from harness.report.html_page import esc, fmt_num, table
 from harness.report.run_files import RunFiles
 from harness.report.stats import STAT_NAMES, metric_stats, percentile_table, status_counts
 from harness.trace import redact_url
-from harness.exit_codes import FAILURE_TITLES
 
 PERCENTILE_COLUMNS = ("p50", "p90", "p95", "p99")
 

@@ -26,8 +26,8 @@ import orjson
 
 from harness.protocol import Dialect, Kind, ProtocolValueError, RemoteProtocolError, decode_client, make_event
 from harness.protocol.live_catalogue import LIVE_CLIENT_NAMES
-from harness.protocol.server_errors import undecodable_message
 from harness.protocol.live_session import LIVE_DEFAULT_MODEL, LiveStart, parse_session_start, render_session_resource
+from harness.protocol.server_errors import undecodable_message
 from harness.sim.outbox import ERROR_LANE, Outbox, Outgoing, dumps
 from harness.sim.session import Session
 
