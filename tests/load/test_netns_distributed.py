@@ -102,15 +102,18 @@ def namespaces() -> Iterator[Namespaces]:
         spaces.delete()
 
 
-def _turns_ended(run_dir: Path) -> dict[tuple[str, int], int]:
-    """(session, turn) -> the turn_end time (CLOCK_MONOTONIC ns, shared by every namespace)."""
-    ended: dict[tuple[str, int], int] = {}
+def _marks(run_dir: Path, mark: Mark) -> dict[tuple[str, int], int]:
+    """(session, turn) -> the time of that turn's `mark` (CLOCK_MONOTONIC ns, shared by every namespace)."""
+    found: dict[tuple[str, int], int] = {}
     for path in iter_trace_files(run_dir / "traces"):
         trace = read_trace(path)
-        for record in trace.records:
-            if record.get("mark") == "turn_end":
-                ended[(trace.header["session_id"], int(record["turn"]))] = int(record["t_ns"])
-    return ended
+        found.update({(trace.header["session_id"], int(r["turn"])): int(r["t_ns"])
+                      for r in trace.records if r.get("mark") == mark})
+    return found
+
+
+def _turns_ended(run_dir: Path) -> dict[tuple[str, int], int]:
+    return _marks(run_dir, Mark.TURN_END)
 
 
 def _sessions_closed(run_dir: Path) -> dict[tuple[str, int], int]:
@@ -126,11 +129,7 @@ def _sessions_closed(run_dir: Path) -> dict[tuple[str, int], int]:
 
 
 def _started(run_dir: Path) -> set[tuple[str, int]]:
-    found = set()
-    for path in iter_trace_files(run_dir / "traces"):
-        trace = read_trace(path)
-        found |= {(trace.header["session_id"], int(r["turn"])) for r in trace.records if r.get("mark") == "turn_start"}
-    return found
+    return set(_marks(run_dir, Mark.TURN_START))
 
 
 def _rows(folder: Path, pattern: str) -> set[tuple[str, int]]:
